@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the demo need. Idempotent.
+set -euo pipefail
+pkgs=(containerd runc busybox-static buildah etcd-server containernetworking-plugins iproute2 util-linux iptables conntrack restic)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
