@@ -1,0 +1,274 @@
+package phase
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestMachinePaths(t *testing.T) {
+	staged := Plan{MaxFreeze: time.Minute, Staged: true}
+	direct := Plan{MaxFreeze: time.Minute}
+	thawBy := t0.Add(time.Minute)
+	tests := []struct {
+		name       string
+		plan       Plan
+		events     []Event
+		wantPhase  Phase
+		wantReason string
+		wantLast   []Action // actions of the last event
+	}{
+		{
+			name:      "staged happy path uploads after thaw",
+			plan:      staged,
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureDone{OK: true}, PostHooksDone{OK: true}, UploadDone{OK: true}},
+			wantPhase: Completed,
+			wantLast:  []Action{Persist{Phase: Completed}},
+		},
+		{
+			name:      "thaw waits for the capture",
+			plan:      staged,
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureDone{OK: true}},
+			wantPhase: Thawing,
+			wantLast:  []Action{Persist{Phase: Thawing}, RunPostHooks{CaptureOK: true}},
+		},
+		{
+			name:      "direct mode has no upload step",
+			plan:      direct,
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureDone{OK: true}, PostHooksDone{OK: true}},
+			wantPhase: Completed,
+			wantLast:  []Action{Persist{Phase: Completed}},
+		},
+		{
+			name:       "pre-hook fails: capture skipped, pod still thawed",
+			plan:       staged,
+			events:     []Event{Start{Now: t0}, PreHooksDone{OK: false, Reason: "hook pg-freeze exited 1"}},
+			wantPhase:  Thawing,
+			wantReason: "hook pg-freeze exited 1",
+			wantLast:   []Action{Persist{Phase: Thawing, Reason: "hook pg-freeze exited 1"}, RunPostHooks{CaptureOK: false}},
+		},
+		{
+			name:       "capture fails: thaw, no upload, failed",
+			plan:       staged,
+			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureDone{OK: false, Reason: "disk full"}, PostHooksDone{OK: true}},
+			wantPhase:  Failed,
+			wantReason: "disk full",
+			wantLast:   []Action{Persist{Phase: Failed, Reason: "disk full"}},
+		},
+		{
+			name:       "deadline during capture cancels it and thaws",
+			plan:       staged,
+			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, Tick{Now: thawBy}},
+			wantPhase:  Thawing,
+			wantReason: "freeze deadline 1m0s passed before the capture finished",
+			wantLast: []Action{CancelCapture{}, Persist{Phase: Thawing, Reason: "freeze deadline 1m0s passed before the capture finished"},
+				RunPostHooks{CaptureOK: false}},
+		},
+		{
+			name:      "early tick changes nothing",
+			plan:      staged,
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, Tick{Now: thawBy.Add(-time.Second)}},
+			wantPhase: Capturing,
+			wantLast:  nil,
+		},
+		{
+			name:       "capture finishing after the deadline is ignored",
+			plan:       staged,
+			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, Tick{Now: thawBy}, CaptureDone{OK: true}},
+			wantPhase:  Thawing,
+			wantReason: "freeze deadline 1m0s passed before the capture finished",
+			wantLast:   nil,
+		},
+		{
+			name:       "deadline during pre-hooks skips the capture",
+			plan:       staged,
+			events:     []Event{Start{Now: t0}, Tick{Now: thawBy}, PreHooksDone{OK: true}},
+			wantPhase:  Thawing,
+			wantReason: "freeze deadline 1m0s passed during pre-hooks",
+			wantLast:   []Action{Persist{Phase: Thawing, Reason: "freeze deadline 1m0s passed during pre-hooks"}, RunPostHooks{CaptureOK: false}},
+		},
+		{
+			name:       "post-hook failure fails the pod but the upload still runs",
+			plan:       staged,
+			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureDone{OK: true}, PostHooksDone{OK: false, Reason: "thaw exited 2"}},
+			wantPhase:  Uploading,
+			wantReason: "thaw exited 2",
+			wantLast:   []Action{Persist{Phase: Uploading, Reason: "thaw exited 2"}, StartUpload{}},
+		},
+		{
+			name:       "upload fails",
+			plan:       staged,
+			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureDone{OK: true}, PostHooksDone{OK: true}, UploadDone{OK: false, Reason: "repository unreachable"}},
+			wantPhase:  Failed,
+			wantReason: "repository unreachable",
+			wantLast:   []Action{Persist{Phase: Failed, Reason: "repository unreachable"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New(tc.plan)
+			var last []Action
+			for _, ev := range tc.events {
+				last = m.Step(ev)
+			}
+			if m.Phase() != tc.wantPhase {
+				t.Errorf("phase = %s, want %s", m.Phase(), tc.wantPhase)
+			}
+			if m.Reason() != tc.wantReason {
+				t.Errorf("reason = %q, want %q", m.Reason(), tc.wantReason)
+			}
+			if !reflect.DeepEqual(last, tc.wantLast) {
+				t.Errorf("last actions = %#v, want %#v", last, tc.wantLast)
+			}
+		})
+	}
+}
+
+func TestStartRecordsBeforeFreezing(t *testing.T) {
+	acts := New(Plan{MaxFreeze: time.Minute}).Step(Start{Now: t0})
+	want := []Action{Persist{Phase: Freezing, ThawBy: t0.Add(time.Minute)}, WakeAt{At: t0.Add(time.Minute)}, RunPreHooks{}}
+	if !reflect.DeepEqual(acts, want) {
+		t.Fatalf("Start = %#v, want %#v", acts, want)
+	}
+}
+
+func TestResume(t *testing.T) {
+	plan := Plan{MaxFreeze: time.Minute, Staged: true}
+	for _, p := range []Phase{Freezing, Capturing, Thawing} {
+		m, acts := Resume(plan, p, "")
+		want := []Action{Persist{Phase: Thawing, Reason: "agent restarted while the pod was frozen"}, RunPostHooks{CaptureOK: false}}
+		if !reflect.DeepEqual(acts, want) {
+			t.Errorf("Resume(%s) = %#v, want %#v", p, acts, want)
+		}
+		if got := m.Step(PostHooksDone{OK: true}); !reflect.DeepEqual(got, []Action{Persist{Phase: Failed, Reason: "agent restarted while the pod was frozen"}}) {
+			t.Errorf("Resume(%s) then thaw = %#v", p, got)
+		}
+	}
+	if _, acts := Resume(plan, Uploading, ""); !reflect.DeepEqual(acts, []Action{StartUpload{}}) {
+		t.Errorf("Resume(Uploading) = %#v, want StartUpload", acts)
+	}
+	for _, p := range []Phase{Pending, Completed, Failed} {
+		if _, acts := Resume(plan, p, ""); acts != nil {
+			t.Errorf("Resume(%s) = %#v, want nothing", p, acts)
+		}
+	}
+}
+
+// FuzzThawGuarantee drives the machine with arbitrary event sequences, the
+// way a faithful caller would (only reporting the completion of work it was
+// asked to start), and checks the agent's invariant: once RunPreHooks is
+// emitted, RunPostHooks is emitted exactly once, never while a capture is
+// still running un-cancelled, and a pod that reaches a final phase was thawed.
+func FuzzThawGuarantee(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4}, true)
+	f.Add([]byte{0, 5, 5, 1, 2, 3}, false)
+	f.Add([]byte{0, 1, 5, 2, 3, 4}, true)
+	f.Fuzz(func(t *testing.T, script []byte, staged bool) {
+		m := New(Plan{MaxFreeze: 10 * time.Second, Staged: staged})
+		now := t0
+		var (
+			started, preRunning, capRunning, postRunning, upRunning bool
+			pre, post                                               int
+		)
+		apply := func(acts []Action) {
+			for _, a := range acts {
+				switch a := a.(type) {
+				case RunPreHooks:
+					pre++
+					preRunning = true
+				case StartCapture:
+					capRunning = true
+				case CancelCapture:
+					capRunning = false
+				case RunPostHooks:
+					post++
+					if capRunning {
+						t.Fatalf("post-hooks started while the capture runs")
+					}
+					if a.CaptureOK && m.Reason() != "" {
+						t.Fatalf("post-hooks told capture OK on a failed pod: %s", m.Reason())
+					}
+					postRunning = true
+				case StartUpload:
+					upRunning = true
+				}
+			}
+		}
+		for _, b := range script {
+			var ev Event
+			ok := b&0x80 == 0
+			switch b % 6 {
+			case 0:
+				if started {
+					continue
+				}
+				started = true
+				ev = Start{Now: now}
+			case 1:
+				if !preRunning {
+					continue
+				}
+				preRunning = false
+				ev = PreHooksDone{OK: ok}
+			case 2:
+				if !capRunning {
+					continue
+				}
+				capRunning = false
+				ev = CaptureDone{OK: ok}
+			case 3:
+				if !postRunning {
+					continue
+				}
+				postRunning = false
+				ev = PostHooksDone{OK: ok}
+			case 4:
+				if !upRunning {
+					continue
+				}
+				upRunning = false
+				ev = UploadDone{OK: ok}
+			case 5:
+				now = now.Add(6 * time.Second)
+				ev = Tick{Now: now}
+			}
+			apply(m.Step(ev))
+		}
+		if post > 1 || pre > 1 {
+			t.Fatalf("pre-hooks ran %d times, post-hooks %d times", pre, post)
+		}
+		if m.Phase().Final() && pre == 1 && post != 1 {
+			t.Fatalf("pod reached %s without a thaw", m.Phase())
+		}
+		// Drain: finish whatever is running; a frozen pod must then thaw.
+		for i := 0; i < 8 && !m.Phase().Final(); i++ {
+			switch {
+			case preRunning:
+				preRunning = false
+				apply(m.Step(PreHooksDone{OK: true}))
+			case capRunning:
+				capRunning = false
+				apply(m.Step(CaptureDone{OK: true}))
+			case postRunning:
+				postRunning = false
+				apply(m.Step(PostHooksDone{OK: true}))
+			case upRunning:
+				upRunning = false
+				apply(m.Step(UploadDone{OK: true}))
+			default:
+				if !started {
+					started = true
+					apply(m.Step(Start{Now: now}))
+				}
+			}
+		}
+		if !m.Phase().Final() {
+			t.Fatalf("machine stuck in %s", m.Phase())
+		}
+		if pre != 1 || post != 1 {
+			t.Fatalf("after drain: pre-hooks %d, post-hooks %d, want 1 and 1", pre, post)
+		}
+	})
+}
