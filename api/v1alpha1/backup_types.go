@@ -1,0 +1,92 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BackupPhase is the lifecycle phase of a Backup (Velero's names).
+type BackupPhase string
+
+const (
+	BackupPhaseNew             BackupPhase = "New"
+	BackupPhaseInProgress      BackupPhase = "InProgress"
+	BackupPhaseCompleted       BackupPhase = "Completed"
+	BackupPhasePartiallyFailed BackupPhase = "PartiallyFailed"
+	BackupPhaseFailed          BackupPhase = "Failed"
+)
+
+// CaptureMode says whether volumes are captured to node-local staging first
+// (short freeze, upload after thaw) or read live by the uploader.
+type CaptureMode string
+
+const (
+	CaptureStaged CaptureMode = "Staged"
+	CaptureDirect CaptureMode = "Direct"
+)
+
+// BackupSpec has Velero's field names where Velero has the field, so a
+// velero.io/v1 Backup manifest works with only its apiVersion changed.
+type BackupSpec struct {
+	// IncludedNamespaces selects namespaces; empty or "*" means all.
+	IncludedNamespaces []string `json:"includedNamespaces,omitempty"`
+	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
+	// LabelSelector selects pods.
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// DefaultVolumesToFsBackup backs up every volume of a selected pod
+	// except those in backup.velero.io/backup-volumes-excludes; otherwise
+	// only the volumes listed in backup.velero.io/backup-volumes.
+	DefaultVolumesToFsBackup *bool `json:"defaultVolumesToFsBackup,omitempty"`
+	// Hooks are spec hooks in Velero's shape.
+	Hooks BackupHooks `json:"hooks,omitempty"`
+	// TTL is how long the snapshots are kept.
+	TTL metav1.Duration `json:"ttl,omitempty"`
+
+	// The fields below are quiesce's own; Velero fields it does not act on
+	// (storageLocation, snapshotVolumes, ...) are accepted and ignored.
+
+	// MaxFreeze bounds each pod's freeze window: past it post-hooks run even
+	// if the capture has not finished (the pod fails). Default 5m.
+	MaxFreeze *metav1.Duration `json:"maxFreeze,omitempty"`
+	// CaptureMode defaults to Staged.
+	CaptureMode CaptureMode `json:"captureMode,omitempty"`
+}
+
+// BackupStatus is the record of a backup; `quiesce backup describe` reads it.
+type BackupStatus struct {
+	Phase               BackupPhase  `json:"phase,omitempty"`
+	StartTimestamp      *metav1.Time `json:"startTimestamp,omitempty"`
+	CompletionTimestamp *metav1.Time `json:"completionTimestamp,omitempty"`
+	Expiration          *metav1.Time `json:"expiration,omitempty"`
+	HooksAttempted      int          `json:"hooksAttempted,omitempty"`
+	HooksFailed         int          `json:"hooksFailed,omitempty"`
+	// Pods has one entry per selected pod, skipped ones included.
+	Pods     []PodResult `json:"pods,omitempty"`
+	Errors   []string    `json:"errors,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=qb
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Pods",type=integer,JSONPath=`.status.pods[*].name`,priority=1
+// +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startTimestamp`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// Backup is one backup of the selected pods' volumes, with their hooks.
+type Backup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   BackupSpec   `json:"spec,omitempty"`
+	Status BackupStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// BackupList is a list of Backups.
+type BackupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Backup `json:"items"`
+}

@@ -1,0 +1,178 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PodPhase is the phase of one pod's backup on its node. The agent keeps the
+// authoritative record in a node-local journal (so a thaw never waits on the
+// API server) and mirrors it here.
+type PodPhase string
+
+const (
+	PodPending   PodPhase = "Pending"
+	PodFreezing  PodPhase = "Freezing"
+	PodCapturing PodPhase = "Capturing"
+	PodThawing   PodPhase = "Thawing"
+	PodUploading PodPhase = "Uploading"
+	PodCompleted PodPhase = "Completed"
+	PodFailed    PodPhase = "Failed"
+	PodSkipped   PodPhase = "Skipped"
+)
+
+// ResolvedHook is a hook as the coordinator resolved it from annotations and
+// spec hooks; the agent runs it as is.
+type ResolvedHook struct {
+	Name      string            `json:"name"`
+	Source    string            `json:"source"` // e.g. annotation "pre.hook.backup.velero.io/command"
+	Container string            `json:"container"`
+	Command   []string          `json:"command"`
+	Timeout   metav1.Duration   `json:"timeout"`
+	OnError   HookErrorMode     `json:"onError"`
+	Retries   int               `json:"retries,omitempty"`
+	When      string            `json:"when,omitempty"` // post: Always, OnSuccess, OnFailure
+	Mode      string            `json:"mode,omitempty"` // Exec or Hold
+	Hold      *ResolvedHoldSpec `json:"hold,omitempty"`
+}
+
+// ResolvedHoldSpec configures a Hold-mode pre-hook.
+type ResolvedHoldSpec struct {
+	ReadyLine      string          `json:"readyLine,omitempty"`
+	ReadyTimeout   metav1.Duration `json:"readyTimeout,omitempty"`
+	ReleaseInput   string          `json:"releaseInput,omitempty"`
+	ReleaseTimeout metav1.Duration `json:"releaseTimeout,omitempty"`
+}
+
+// VolumeAssignment names a pod volume to back up and its stable identity.
+type VolumeAssignment struct {
+	Name string `json:"name"`
+	// PVC is the claim behind the volume, if any.
+	PVC string `json:"pvc,omitempty"`
+	// Source is the snapshot identity (namespace/workload-or-pvc/volume) that
+	// keeps incremental backups working across pod reschedules.
+	Source string `json:"source"`
+}
+
+// GroupRef places a pod in a consistency group: all its pods are frozen in
+// ascending Order, captured once all are frozen, thawed in reverse order.
+type GroupRef struct {
+	Name  string `json:"name"`
+	Order int    `json:"order"`
+}
+
+// PodAssignment is one pod the agent must back up.
+type PodAssignment struct {
+	Namespace string             `json:"namespace"`
+	Name      string             `json:"name"`
+	UID       string             `json:"uid"`
+	PreHooks  []ResolvedHook     `json:"preHooks,omitempty"`
+	PostHooks []ResolvedHook     `json:"postHooks,omitempty"`
+	Volumes   []VolumeAssignment `json:"volumes,omitempty"`
+	Group     *GroupRef          `json:"group,omitempty"`
+	// MaxFreeze overrides the backup's (pod annotation backup.quiesce.dev/max-freeze).
+	MaxFreeze *metav1.Duration `json:"maxFreeze,omitempty"`
+}
+
+// NodeBackupSpec is written by the coordinator and read by one node's agent.
+type NodeBackupSpec struct {
+	BackupName  string          `json:"backupName"`
+	NodeName    string          `json:"nodeName"`
+	MaxFreeze   metav1.Duration `json:"maxFreeze"`
+	CaptureMode CaptureMode     `json:"captureMode"`
+	// Expiration is when the snapshots of this backup expire (TTL).
+	Expiration *metav1.Time    `json:"expiration,omitempty"`
+	Pods       []PodAssignment `json:"pods"`
+	// GroupGates release consistency-group steps across nodes; the
+	// coordinator sets them from every NodeBackup's status.
+	GroupGates []GroupGate `json:"groupGates,omitempty"`
+}
+
+// GroupGate says how far a consistency group may go.
+type GroupGate struct {
+	Group string `json:"group"`
+	// FreezeUpTo: pods with Order <= FreezeUpTo may freeze.
+	FreezeUpTo int `json:"freezeUpTo"`
+	// Capture: every pod of the group is frozen; captures may start.
+	Capture bool `json:"capture,omitempty"`
+	// ThawDownTo: pods with Order >= ThawDownTo may thaw (every capture done).
+	ThawDownTo *int `json:"thawDownTo,omitempty"`
+}
+
+// HookResult is the outcome of one hook run.
+type HookResult struct {
+	Name      string          `json:"name"`
+	Phase     string          `json:"phase"` // pre or post
+	Source    string          `json:"source,omitempty"`
+	Container string          `json:"container"`
+	ExitCode  int             `json:"exitCode"`
+	Duration  metav1.Duration `json:"duration"`
+	TimedOut  bool            `json:"timedOut,omitempty"`
+	Skipped   bool            `json:"skipped,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	// Output is an excerpt of stdout and stderr.
+	Output string `json:"output,omitempty"`
+}
+
+// VolumeResult is the outcome of one volume's capture and upload.
+type VolumeResult struct {
+	Name          string          `json:"name"`
+	PVC           string          `json:"pvc,omitempty"`
+	SnapshotID    string          `json:"snapshotID,omitempty"`
+	Files         int64           `json:"files,omitempty"`
+	Bytes         int64           `json:"bytes,omitempty"`
+	UploadedBytes int64           `json:"uploadedBytes,omitempty"`
+	Capture       metav1.Duration `json:"capture,omitempty"`
+	Upload        metav1.Duration `json:"upload,omitempty"`
+	Error         string          `json:"error,omitempty"`
+}
+
+// PodResult is the status of one pod's backup.
+type PodResult struct {
+	Namespace string   `json:"namespace"`
+	Name      string   `json:"name"`
+	UID       string   `json:"uid,omitempty"`
+	Node      string   `json:"node,omitempty"`
+	Phase     PodPhase `json:"phase"`
+	Reason    string   `json:"reason,omitempty"`
+	// FreezeStart/FreezeEnd bound the freeze window: first pre-hook start to
+	// last post-hook end.
+	FreezeStart *metav1.Time     `json:"freezeStart,omitempty"`
+	FreezeEnd   *metav1.Time     `json:"freezeEnd,omitempty"`
+	Freeze      *metav1.Duration `json:"freeze,omitempty"`
+	// ControlOverhead is the freeze window minus hook and capture time.
+	ControlOverhead *metav1.Duration `json:"controlOverhead,omitempty"`
+	Hooks           []HookResult     `json:"hooks,omitempty"`
+	Volumes         []VolumeResult   `json:"volumes,omitempty"`
+	CompletionTime  *metav1.Time     `json:"completionTime,omitempty"`
+}
+
+// NodeBackupStatus is written by the node's agent only.
+type NodeBackupStatus struct {
+	Pods []PodResult `json:"pods,omitempty"`
+	// Done is set once every pod is in a final phase.
+	Done bool `json:"done,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Backup",type=string,JSONPath=`.spec.backupName`
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
+// +kubebuilder:printcolumn:name="Done",type=boolean,JSONPath=`.status.done`
+
+// NodeBackup assigns a Backup's pods on one node to that node's agent.
+type NodeBackup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   NodeBackupSpec   `json:"spec,omitempty"`
+	Status NodeBackupStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// NodeBackupList is a list of NodeBackups.
+type NodeBackupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NodeBackup `json:"items"`
+}
