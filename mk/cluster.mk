@@ -1,0 +1,42 @@
+# Local two-node Kubernetes cluster for e2e tests and the demo (e2e/README.md).
+CLUSTER_KUBECONFIG := $(CURDIR)/.cache/cluster/admin.kubeconfig
+IMAGE ?= docker.io/quiesce/quiesce:dev
+IMAGES_DIR := $(CURDIR)/.cache/images
+BUILDAH := buildah --storage-driver vfs
+E2E_FLAGS ?= -count=1 -timeout 20m -v
+
+.PHONY: k8s-bins cluster-up cluster-down image images test-e2e
+
+# k8s-bins: kube-* binaries from tools/k8s into .cache/k8s/<version>/bin (cached).
+k8s-bins:
+	hack/cluster/build-k8s.sh
+
+cluster-up:
+	hack/cluster/up.sh
+
+cluster-down:
+	hack/cluster/down.sh
+
+# image: the project's Dockerfile, built offline with buildah: every FROM is
+# local, the module cache is mounted read-only, the Go build cache persists.
+image:
+	hack/images/golang.sh
+	mkdir -p $(IMAGES_DIR) .cache/image-gocache
+	BUILDAH_ISOLATION=chroot $(BUILDAH) bud --isolation chroot --pull=false -q \
+	  --build-arg GO_IMAGE=docker.io/library/golang:local --build-arg VERSION=$(VERSION) \
+	  --build-arg GOPROXY=off --build-arg GOFLAGS=-mod=readonly --build-arg GOCACHE=/gocache \
+	  -v $$($(GO) env GOMODCACHE):/go/pkg/mod:ro -v $(CURDIR)/.cache/image-gocache:/gocache \
+	  -t $(IMAGE) -f Dockerfile .
+	rm -f $(IMAGES_DIR)/quiesce.tar
+	$(BUILDAH) push -q $(IMAGE) oci-archive:$(IMAGES_DIR)/quiesce.tar:$(IMAGE)
+	@echo "$(IMAGES_DIR)/quiesce.tar: $(IMAGE)"
+
+# images: every image the cluster uses, imported into each running node.
+images: image
+	hack/images/busybox.sh $(IMAGES_DIR)/busybox.tar
+	hack/images/pause.sh $(IMAGES_DIR)/pause.tar
+	hack/cluster/load-images.sh
+
+# test-e2e: brings the cluster up (or reuses it) and runs the e2e tests on it.
+test-e2e: images cluster-up
+	QUIESCE_E2E=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) $(GO) test $(E2E_FLAGS) ./e2e/...
