@@ -1,0 +1,214 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/hook"
+)
+
+// Pod annotations of quiesce's own that shape a pod's backup.
+const (
+	AnnGroup     = "backup.quiesce.dev/group"
+	AnnOrder     = "backup.quiesce.dev/order"
+	AnnMaxFreeze = "backup.quiesce.dev/max-freeze"
+)
+
+// DefaultMaxFreeze bounds a pod's freeze window when neither the Backup nor
+// the pod says otherwise.
+const DefaultMaxFreeze = 5 * time.Minute
+
+// Plan is the coordinator's decision for one Backup: the pods each node's
+// agent must back up, and the pods left out with the reason.
+type Plan struct {
+	Nodes map[string][]api.PodAssignment
+	// Results holds the pods that will not reach an agent: skipped (not
+	// Running) or failed (invalid hooks, no agent on their node).
+	Results []api.PodResult
+}
+
+// BuildPlan selects the Backup's pods among pods and assigns them to nodes.
+// agentNodes is the set of nodes that run an agent. A pod is part of the
+// backup when it is in scope (namespaces, label selector) and has volumes to
+// back up or hooks to run.
+func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Plan, error) {
+	sel := labels.Everything()
+	if b.Spec.LabelSelector != nil {
+		s, err := metav1.LabelSelectorAsSelector(b.Spec.LabelSelector)
+		if err != nil {
+			return Plan{}, fmt.Errorf("backup %s/%s: spec.labelSelector: %w (fix the selector)", b.Namespace, b.Name, err)
+		}
+		sel = s
+	}
+	maxFreeze := DefaultMaxFreeze
+	if b.Spec.MaxFreeze != nil && b.Spec.MaxFreeze.Duration > 0 {
+		maxFreeze = b.Spec.MaxFreeze.Duration
+	}
+	defaultAll := b.Spec.DefaultVolumesToFsBackup != nil && *b.Spec.DefaultVolumesToFsBackup
+
+	plan := Plan{Nodes: map[string][]api.PodAssignment{}}
+	sorted := slices.Clone(pods)
+	sort.Slice(sorted, func(i, j int) bool {
+		return sorted[i].Namespace+"/"+sorted[i].Name < sorted[j].Namespace+"/"+sorted[j].Name
+	})
+	for i := range sorted {
+		pod := &sorted[i]
+		if !namespaceIncluded(pod.Namespace, b.Spec.IncludedNamespaces, b.Spec.ExcludedNamespaces) || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		vols, volProblems := selectVolumes(pod, defaultAll)
+		pre, post, hookErr := hook.BackupHooks(pod, &b.Spec.Hooks)
+		if len(vols) == 0 && len(pre) == 0 && len(post) == 0 && hookErr == nil && len(volProblems) == 0 {
+			continue // not opted in
+		}
+		res := api.PodResult{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID), Node: pod.Spec.NodeName}
+		var reasons []string
+		if hookErr != nil {
+			reasons = append(reasons, hookErr.Error())
+		}
+		for _, p := range volProblems {
+			reasons = append(reasons, fmt.Sprintf("pod %s/%s: %s", pod.Namespace, pod.Name, p))
+		}
+		group, order, err := groupOf(pod)
+		if err != nil {
+			reasons = append(reasons, err.Error())
+		}
+		podMaxFreeze, err := maxFreezeOf(pod, maxFreeze)
+		if err != nil {
+			reasons = append(reasons, err.Error())
+		}
+		switch {
+		case len(reasons) > 0:
+			// Nothing of this pod runs: half its hooks could freeze it
+			// with no valid thaw.
+			res.Phase, res.Reason = api.PodFailed, strings.Join(reasons, "; ")
+		case pod.Status.Phase != corev1.PodRunning:
+			res.Phase, res.Reason = api.PodSkipped, fmt.Sprintf("pod phase is %s: only Running pods are backed up", orUnknown(string(pod.Status.Phase)))
+		case pod.Spec.NodeName == "" || !agentNodes[pod.Spec.NodeName]:
+			res.Phase, res.Reason = api.PodFailed, fmt.Sprintf("node %q runs no quiesce agent: opt the node in (agent.nodeSelector) or exclude the pod", pod.Spec.NodeName)
+		}
+		if res.Phase != "" {
+			plan.Results = append(plan.Results, res)
+			continue
+		}
+		a := api.PodAssignment{
+			Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID),
+			PreHooks: toAPIHooks(pre), PostHooks: toAPIHooks(post),
+		}
+		if podMaxFreeze != maxFreeze {
+			a.MaxFreeze = &metav1.Duration{Duration: podMaxFreeze}
+		}
+		if group != "" {
+			a.Group = &api.GroupRef{Name: group, Order: order}
+		}
+		workload := workloadOf(pod)
+		for _, v := range vols {
+			id := workload
+			if v.PVC != "" {
+				id = "pvc/" + v.PVC
+			}
+			a.Volumes = append(a.Volumes, api.VolumeAssignment{Name: v.Name, PVC: v.PVC, Source: pod.Namespace + "/" + id + "/" + v.Name})
+		}
+		plan.Nodes[pod.Spec.NodeName] = append(plan.Nodes[pod.Spec.NodeName], a)
+	}
+	return plan, nil
+}
+
+// namespaceIncluded applies Velero's namespace rules: empty or "*" includes
+// all; exclusion wins.
+func namespaceIncluded(ns string, included, excluded []string) bool {
+	if slices.Contains(excluded, ns) {
+		return false
+	}
+	return len(included) == 0 || slices.Contains(included, "*") || slices.Contains(included, ns)
+}
+
+func groupOf(pod *corev1.Pod) (string, int, error) {
+	group := strings.TrimSpace(pod.Annotations[AnnGroup])
+	raw, hasOrder := pod.Annotations[AnnOrder]
+	if !hasOrder {
+		return group, 0, nil
+	}
+	order, err := strconv.Atoi(strings.TrimSpace(raw))
+	switch {
+	case err != nil:
+		return group, 0, fmt.Errorf("pod %s/%s: annotation %q=%q: not an integer (use e.g. \"1\"; lower orders freeze first)", pod.Namespace, pod.Name, AnnOrder, raw)
+	case group == "":
+		return "", 0, fmt.Errorf("pod %s/%s: annotation %q is set without %q: name the consistency group", pod.Namespace, pod.Name, AnnOrder, AnnGroup)
+	}
+	return group, order, nil
+}
+
+func maxFreezeOf(pod *corev1.Pod, def time.Duration) (time.Duration, error) {
+	raw, ok := pod.Annotations[AnnMaxFreeze]
+	if !ok {
+		return def, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(raw))
+	if err == nil && d <= 0 {
+		err = errors.New("must be positive")
+	}
+	if err != nil {
+		return def, fmt.Errorf("pod %s/%s: annotation %q=%q: not a positive duration (use e.g. \"2m\")", pod.Namespace, pod.Name, AnnMaxFreeze, raw)
+	}
+	return d, nil
+}
+
+// workloadOf names the pod's owner in a way that survives the pod being
+// recreated: a Deployment's ReplicaSet is named after the Deployment plus the
+// pod-template-hash; StatefulSet and bare pods keep their own stable name.
+func workloadOf(pod *corev1.Pod) string {
+	for _, o := range pod.OwnerReferences {
+		if o.Controller == nil || !*o.Controller {
+			continue
+		}
+		switch o.Kind {
+		case "ReplicaSet":
+			if h := pod.Labels["pod-template-hash"]; h != "" && strings.HasSuffix(o.Name, "-"+h) {
+				return "deployment/" + strings.TrimSuffix(o.Name, "-"+h)
+			}
+			return "replicaset/" + o.Name
+		case "DaemonSet":
+			return "daemonset/" + o.Name
+		case "StatefulSet":
+			return "pod/" + pod.Name // each replica has its own data
+		}
+	}
+	return "pod/" + pod.Name
+}
+
+func toAPIHooks(hs []hook.Hook) []api.ResolvedHook {
+	out := make([]api.ResolvedHook, 0, len(hs))
+	for _, h := range hs {
+		r := api.ResolvedHook{
+			Name: h.Name, Source: h.Source.Kind + " " + h.Source.Ref, Container: h.Container,
+			Command: h.Command, Timeout: metav1.Duration{Duration: h.Timeout},
+			OnError: api.HookErrorMode(h.OnError), Retries: h.Retries, When: string(h.When), Mode: string(h.Mode),
+		}
+		if h.Hold != nil {
+			r.Hold = &api.ResolvedHoldSpec{
+				ReadyLine: h.Hold.ReadyLine, ReadyTimeout: metav1.Duration{Duration: h.Hold.ReadyTimeout},
+				ReleaseInput: h.Hold.ReleaseInput, ReleaseTimeout: metav1.Duration{Duration: h.Hold.ReleaseTimeout},
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "Unknown"
+	}
+	return s
+}
