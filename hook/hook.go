@@ -4,7 +4,11 @@
 // I/O, no clock.
 package hook
 
-import "time"
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
 
 // Phase is when a hook runs.
 type Phase string
@@ -91,4 +95,14 @@ type Hook struct {
 	// Restore exec hooks only.
 	WaitTimeout  time.Duration `json:"waitTimeout,omitempty"`
 	WaitForReady bool          `json:"waitForReady,omitempty"`
+}
+
+// InitHook is one init container a restore adds to a pod (Velero's init
+// restore hook).
+type InitHook struct {
+	Name      string           `json:"name"`
+	Source    Source           `json:"source"`
+	Container corev1.Container `json:"container"`
+	// Timeout bounds the init container's run; zero means no limit.
+	Timeout time.Duration `json:"timeout,omitempty"`
 }

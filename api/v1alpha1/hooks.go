@@ -1,0 +1,106 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The types in this file have Velero's shape and JSON names (velero.io/v1
+// BackupHooks and RestoreHooks), so a Velero Backup, Restore or Schedule spec
+// decodes into them unchanged. The hook package resolves them against pods.
+
+// HookErrorMode says what a failing hook does to the rest of its phase:
+// "Fail" or "Continue".
+type HookErrorMode string
+
+const (
+	HookErrorModeFail     HookErrorMode = "Fail"
+	HookErrorModeContinue HookErrorMode = "Continue"
+)
+
+// BackupHooks holds the hooks of a Backup spec.
+// +kubebuilder:object:generate=false
+type BackupHooks struct {
+	Resources []BackupResourceHookSpec `json:"resources,omitempty"`
+}
+
+// BackupResourceHookSpec selects pods by namespace, resource and labels and
+// lists the hooks to run in them before and after their capture.
+// +kubebuilder:object:generate=false
+type BackupResourceHookSpec struct {
+	Name string `json:"name"`
+	// IncludedNamespaces selects namespaces ("*" or empty: all).
+	IncludedNamespaces []string `json:"includedNamespaces,omitempty"`
+	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
+	// IncludedResources: only pods run hooks, so it matters only whether
+	// "pods" (or "pod", "po", "*", or empty) is included.
+	IncludedResources []string              `json:"includedResources,omitempty"`
+	ExcludedResources []string              `json:"excludedResources,omitempty"`
+	LabelSelector     *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	PreHooks          []BackupResourceHook  `json:"pre,omitempty"`
+	PostHooks         []BackupResourceHook  `json:"post,omitempty"`
+}
+
+// BackupResourceHook is one backup hook; exec is the only kind.
+// +kubebuilder:object:generate=false
+type BackupResourceHook struct {
+	Exec *ExecHook `json:"exec"`
+}
+
+// ExecHook runs a command in a container of the pod.
+// +kubebuilder:object:generate=false
+type ExecHook struct {
+	// Container defaults to the pod's first container.
+	Container string   `json:"container,omitempty"`
+	Command   []string `json:"command"`
+	// OnError defaults to Fail (Velero's documented default).
+	OnError HookErrorMode `json:"onError,omitempty"`
+	// Timeout defaults to 30s.
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+}
+
+// RestoreHooks holds the hooks of a Restore spec.
+// +kubebuilder:object:generate=false
+type RestoreHooks struct {
+	Resources []RestoreResourceHookSpec `json:"resources,omitempty"`
+}
+
+// RestoreResourceHookSpec selects restored pods and lists their hooks.
+// +kubebuilder:object:generate=false
+type RestoreResourceHookSpec struct {
+	Name               string                `json:"name"`
+	IncludedNamespaces []string              `json:"includedNamespaces,omitempty"`
+	ExcludedNamespaces []string              `json:"excludedNamespaces,omitempty"`
+	IncludedResources  []string              `json:"includedResources,omitempty"`
+	ExcludedResources  []string              `json:"excludedResources,omitempty"`
+	LabelSelector      *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	PostHooks          []RestoreResourceHook `json:"postHooks,omitempty"`
+}
+
+// RestoreResourceHook is an exec hook or an init-container hook.
+// +kubebuilder:object:generate=false
+type RestoreResourceHook struct {
+	Exec *RestoreExecHook `json:"exec,omitempty"`
+	Init *InitRestoreHook `json:"init,omitempty"`
+}
+
+// RestoreExecHook runs a command in a restored pod's container once it runs.
+// +kubebuilder:object:generate=false
+type RestoreExecHook struct {
+	Container string   `json:"container,omitempty"`
+	Command   []string `json:"command"`
+	// OnError defaults to Continue for restore hooks.
+	OnError HookErrorMode `json:"onError,omitempty"`
+	// ExecTimeout defaults to 30s.
+	ExecTimeout metav1.Duration `json:"execTimeout,omitempty"`
+	// WaitTimeout bounds the wait for the container; zero waits without limit.
+	WaitTimeout  metav1.Duration `json:"waitTimeout,omitempty"`
+	WaitForReady *bool           `json:"waitForReady,omitempty"`
+}
+
+// InitRestoreHook adds init containers to a restored pod.
+// +kubebuilder:object:generate=false
+type InitRestoreHook struct {
+	InitContainers []corev1.Container `json:"initContainers"`
+	Timeout        metav1.Duration    `json:"timeout,omitempty"`
+}
