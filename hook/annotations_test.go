@@ -227,7 +227,7 @@ func TestBackupAnnotations(t *testing.T) {
 		},
 		{
 			name: "hold settings without mode Hold",
-			ann: ann("pre.hook.backup.quiesce.dev/command", `["sync"]`, "pre.hook.backup.quiesce.dev/ready-line", "ok"),
+			ann:  ann("pre.hook.backup.quiesce.dev/command", `["sync"]`, "pre.hook.backup.quiesce.dev/ready-line", "ok"),
 			problems: []string{
 				`pod shop/db-0: annotation "pre.hook.backup.quiesce.dev/ready-line": hold settings need mode Hold (set mode to "Hold", or remove them)`,
 			},
