@@ -1,0 +1,95 @@
+package containerd_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quiesce-dev/quiesce/cri"
+	"github.com/quiesce-dev/quiesce/cri/containerd"
+	"github.com/quiesce-dev/quiesce/cri/critest"
+	"github.com/quiesce-dev/quiesce/internal/testenv"
+)
+
+// env is one containerd shared by the package's tests (started in
+// TestMain when integration tests are on).
+var env *testenv.Containerd
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Getenv(testenv.IntegrationEnv) == "1" {
+		dir, err := os.MkdirTemp("", "quiesce-containerd-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		env, err = testenv.Start(context.Background(), dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer func() {
+			if err := env.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+		}()
+	}
+	return m.Run()
+}
+
+// setup returns a runtime on the shared containerd and a fresh pod.
+func setup(t *testing.T, containers ...string) (*containerd.Runtime, *testenv.Pod) {
+	t.Helper()
+	testenv.Integration(t)
+	if len(containers) == 0 {
+		containers = []string{"app"}
+	}
+	spec := testenv.PodSpec{Namespace: "test", Name: strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))}
+	for _, c := range containers {
+		spec.Containers = append(spec.Containers, testenv.ContainerSpec{Name: c})
+	}
+	pod := env.RunPod(t, spec)
+	rt, err := containerd.New(containerd.Options{Endpoint: env.Endpoint, FIFODir: env.FIFODir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt, pod
+}
+
+func ref(pod *testenv.Pod, container string) cri.ContainerRef {
+	return cri.ContainerRef{PodUID: pod.UID, PodNamespace: pod.Namespace, PodName: pod.Name, Container: container}
+}
+
+// procs lists the command lines of the processes in a container (ps
+// itself excluded).
+func procs(t *testing.T, pod *testenv.Pod, container string) []string {
+	out, _ := env.ExecSync(t, pod, container, "ps", "-o", "args")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		if !strings.HasPrefix(l, "ps ") {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return lines
+}
+
+func TestRuntimeSuite(t *testing.T) {
+	critest.RuntimeSuite(t, func(t *testing.T) critest.Target {
+		rt, pod := setup(t)
+		return critest.Target{
+			Runtime: rt,
+			Running: ref(pod, "app"),
+			Procs:   func(t *testing.T) []string { return procs(t, pod, "app") },
+			Timeout: 2 * time.Second,
+			Slack:   3 * time.Second,
+		}
+	})
+}
