@@ -48,7 +48,7 @@ func TestListAnnotation(t *testing.T) {
 		{
 			name: "list under quiesce wins over velero single keys, which stay for Velero",
 			ann: map[string]string{
-				"pre.hook.backup.velero.io/command":  `["velero-only"]`,
+				"pre.hook.backup.velero.io/command": `["velero-only"]`,
 				"pre.hook.backup.quiesce.dev/hooks": `[{"command":["ours"]}]`,
 			},
 			pre: []Hook{{Name: "pre[0]", Phase: PreBackup, Source: Source{Kind: "annotation", Ref: "pre.hook.backup.quiesce.dev/hooks[0]"},
