@@ -59,6 +59,10 @@ type BackupStatus struct {
 	Expiration          *metav1.Time `json:"expiration,omitempty"`
 	HooksAttempted      int          `json:"hooksAttempted,omitempty"`
 	HooksFailed         int          `json:"hooksFailed,omitempty"`
+	// NodeBackups names the per-node assignments once they are all
+	// written; a restarted coordinator resumes from them instead of
+	// planning again.
+	NodeBackups []string `json:"nodeBackups,omitempty"`
 	// Pods has one entry per selected pod, skipped ones included.
 	Pods     []PodResult `json:"pods,omitempty"`
 	Errors   []string    `json:"errors,omitempty"`

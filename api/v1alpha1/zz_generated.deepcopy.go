@@ -125,6 +125,11 @@ func (in *BackupStatus) DeepCopyInto(out *BackupStatus) {
 		in, out := &in.Expiration, &out.Expiration
 		*out = (*in).DeepCopy()
 	}
+	if in.NodeBackups != nil {
+		in, out := &in.NodeBackups, &out.NodeBackups
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Pods != nil {
 		in, out := &in.Pods, &out.Pods
 		*out = make([]PodResult, len(*in))

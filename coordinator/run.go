@@ -1,0 +1,325 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+)
+
+// LabelBackup marks a NodeBackup with the name of its Backup.
+const LabelBackup = "quiesce.dev/backup"
+
+// Coordinator runs Backups: plans them, writes the NodeBackups and folds
+// the agents' reports into the Backup status until it is final.
+type Coordinator struct {
+	Client client.WithWatch
+	Log    *zap.Logger
+	// AgentNamespace and AgentSelector find the agent pods; a node runs an
+	// agent when a Running agent pod is on it.
+	AgentNamespace string
+	AgentSelector  labels.Selector
+	// Timeout bounds the whole backup: pods not final by then fail.
+	Timeout time.Duration
+	Now     func() time.Time
+}
+
+// Run takes the Backup to a final phase and returns it. It is idempotent: a
+// coordinator restarted mid-backup resumes from the Backup's status and the
+// NodeBackups that exist.
+func (c *Coordinator) Run(ctx context.Context, key types.NamespacedName) (*api.Backup, error) {
+	log := c.Log.With(zap.String("backup", key.String()))
+	var b api.Backup
+	if err := c.Client.Get(ctx, key, &b); err != nil {
+		return nil, fmt.Errorf("backup %s: %w", key, err)
+	}
+	if isFinal(b.Status.Phase) {
+		return &b, nil
+	}
+	if b.Status.Phase != api.BackupPhaseInProgress || b.Status.StartTimestamp == nil {
+		if err := c.start(ctx, &b, log); err != nil {
+			return nil, err
+		}
+	}
+	if b.Status.NodeBackups == nil {
+		if err := c.plan(ctx, &b, log); err != nil {
+			return nil, err
+		}
+	}
+	return c.follow(ctx, &b, log)
+}
+
+func (c *Coordinator) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Coordinator) start(ctx context.Context, b *api.Backup, log *zap.Logger) error {
+	now := metav1.NewTime(c.now())
+	return c.updateStatus(ctx, b, func(st *api.BackupStatus) {
+		st.Phase = api.BackupPhaseInProgress
+		if st.StartTimestamp == nil {
+			st.StartTimestamp = &now
+		}
+		if b.Spec.TTL.Duration > 0 && st.Expiration == nil {
+			exp := metav1.NewTime(now.Add(b.Spec.TTL.Duration))
+			st.Expiration = &exp
+		}
+		log.Info("backup started")
+	})
+}
+
+// plan selects the pods and writes one NodeBackup per node, then records
+// their names (and the pods left out) in the Backup's status.
+func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) error {
+	var pods corev1.PodList
+	if err := c.Client.List(ctx, &pods); err != nil {
+		return fmt.Errorf("backup %s/%s: list pods: %w", b.Namespace, b.Name, err)
+	}
+	agents, err := c.agentNodes(ctx)
+	if err != nil {
+		return fmt.Errorf("backup %s/%s: %w", b.Namespace, b.Name, err)
+	}
+	plan, err := BuildPlan(b, pods.Items, agents)
+	if err != nil {
+		c.fail(ctx, b, err.Error())
+		return err
+	}
+	maxFreeze := DefaultMaxFreeze
+	if b.Spec.MaxFreeze != nil && b.Spec.MaxFreeze.Duration > 0 {
+		maxFreeze = b.Spec.MaxFreeze.Duration
+	}
+	mode := b.Spec.CaptureMode
+	if mode == "" {
+		mode = api.CaptureStaged
+	}
+	names := []string{}
+	nodes := make([]string, 0, len(plan.Nodes))
+	for n := range plan.Nodes {
+		nodes = append(nodes, n)
+	}
+	slices.Sort(nodes)
+	for _, node := range nodes {
+		nb := &api.NodeBackup{ObjectMeta: metav1.ObjectMeta{
+			Namespace: b.Namespace, Name: b.Name + "-" + node,
+			Labels: map[string]string{LabelBackup: b.Name},
+		}}
+		nb.Spec = api.NodeBackupSpec{
+			BackupName: b.Name, NodeName: node, MaxFreeze: metav1.Duration{Duration: maxFreeze},
+			CaptureMode: mode, Expiration: b.Status.Expiration, Pods: plan.Nodes[node],
+		}
+		if err := controllerutil.SetControllerReference(b, nb, c.Client.Scheme()); err != nil {
+			return fmt.Errorf("nodebackup %s: %w", nb.Name, err)
+		}
+		// A NodeBackup that exists was written by an earlier run of this
+		// coordinator, and its agent may be working on it: leave it be.
+		if err := c.Client.Create(ctx, nb); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("backup %s/%s: create nodebackup %s: %w", b.Namespace, b.Name, nb.Name, err)
+		}
+		log.Info("assigned pods to node", zap.String("node", node), zap.Int("pods", len(nb.Spec.Pods)), zap.String("nodeBackup", nb.Name))
+		names = append(names, nb.Name)
+	}
+	return c.updateStatus(ctx, b, func(st *api.BackupStatus) {
+		st.NodeBackups = names
+		st.Pods = plan.Results
+	})
+}
+
+// agentNodes returns the nodes with a Running agent pod.
+func (c *Coordinator) agentNodes(ctx context.Context) (map[string]bool, error) {
+	var agents corev1.PodList
+	if err := c.Client.List(ctx, &agents, client.InNamespace(c.AgentNamespace), client.MatchingLabelsSelector{Selector: c.AgentSelector}); err != nil {
+		return nil, fmt.Errorf("list agent pods in namespace %q (%s): %w", c.AgentNamespace, c.AgentSelector, err)
+	}
+	nodes := map[string]bool{}
+	for _, p := range agents.Items {
+		if p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != "" {
+			nodes[p.Spec.NodeName] = true
+		}
+	}
+	return nodes, nil
+}
+
+// follow watches the Backup's NodeBackups and updates its status on every
+// change until all pods are final or the timeout passes.
+func (c *Coordinator) follow(ctx context.Context, b *api.Backup, log *zap.Logger) (*api.Backup, error) {
+	deadline := c.now().Add(c.timeout())
+	if b.Status.StartTimestamp != nil {
+		deadline = b.Status.StartTimestamp.Add(c.timeout())
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	sel := client.MatchingLabels{LabelBackup: b.Name}
+	for {
+		var list api.NodeBackupList
+		if err := c.Client.List(ctx, &list, client.InNamespace(b.Namespace), sel); err != nil {
+			return c.stopped(ctx, b, err, log)
+		}
+		done, err := c.fold(ctx, b, plannedResults(b, list.Items), list.Items, log)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return b, nil
+		}
+		// Watch from the list's version: a change made between the list and
+		// the watch is delivered, not lost.
+		w, err := c.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(b.Namespace), sel,
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+		if err != nil {
+			return c.stopped(ctx, b, err, log)
+		}
+		changed := waitForChange(ctx, w)
+		w.Stop()
+		if !changed && ctx.Err() != nil {
+			return c.stopped(ctx, b, ctx.Err(), log)
+		}
+	}
+}
+
+func waitForChange(ctx context.Context, w watch.Interface) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return true // watch closed (timeout, compaction): list again
+			}
+			if ev.Type != watch.Bookmark {
+				return true
+			}
+		}
+	}
+}
+
+// stopped handles the end of following: on the backup's deadline, the pods
+// not final fail with that reason; on the caller's cancellation, it returns.
+func (c *Coordinator) stopped(ctx context.Context, b *api.Backup, cause error, log *zap.Logger) (*api.Backup, error) {
+	if !errors.Is(cause, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("backup %s/%s: %w", b.Namespace, b.Name, cause)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var list api.NodeBackupList
+	if err := c.Client.List(cctx, &list, client.InNamespace(b.Namespace), client.MatchingLabels{LabelBackup: b.Name}); err != nil {
+		return nil, fmt.Errorf("backup %s/%s: list nodebackups after timeout: %w", b.Namespace, b.Name, err)
+	}
+	planned := plannedResults(b, list.Items)
+	for i := range list.Items {
+		nb := &list.Items[i]
+		for _, a := range nb.Spec.Pods {
+			if p := podStatus(nb, a.UID); p == nil || !final(p.Phase) {
+				planned = append(planned, api.PodResult{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Node: nb.Spec.NodeName,
+					Phase: api.PodFailed, Reason: fmt.Sprintf("agent on node %s did not finish the pod within the backup timeout %s", nb.Spec.NodeName, c.timeout())})
+			}
+		}
+		nb.Spec.Pods = slices.DeleteFunc(nb.Spec.Pods, func(a api.PodAssignment) bool { p := podStatus(nb, a.UID); return p == nil || !final(p.Phase) })
+	}
+	if _, err := c.fold(cctx, b, planned, list.Items, log); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func podStatus(nb *api.NodeBackup, uid string) *api.PodResult {
+	for i := range nb.Status.Pods {
+		if nb.Status.Pods[i].UID == uid {
+			return &nb.Status.Pods[i]
+		}
+	}
+	return nil
+}
+
+// fold writes the aggregate status; it reports whether the backup is final.
+func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.PodResult, nbs []api.NodeBackup, log *zap.Logger) (bool, error) {
+	var done bool
+	err := c.updateStatus(ctx, b, func(st *api.BackupStatus) {
+		*st, done = Aggregate(*st, planned, nbs)
+		st.Errors, st.Warnings = messages(st.Pods)
+		if done && st.CompletionTimestamp == nil {
+			now := metav1.NewTime(c.now())
+			st.CompletionTimestamp = &now
+		}
+	})
+	if done && err == nil {
+		log.Info("backup finished", zap.String("phase", string(b.Status.Phase)),
+			zap.Int("pods", len(b.Status.Pods)), zap.Int("hooksFailed", b.Status.HooksFailed))
+	}
+	return done, err
+}
+
+// plannedResults are the pods the plan left out, as recorded in status: the
+// pods that no NodeBackup holds.
+func plannedResults(b *api.Backup, nbs []api.NodeBackup) []api.PodResult {
+	assigned := map[string]bool{}
+	for _, nb := range nbs {
+		for _, a := range nb.Spec.Pods {
+			assigned[a.UID] = true
+		}
+	}
+	var out []api.PodResult
+	for _, p := range b.Status.Pods {
+		if !assigned[p.UID] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c *Coordinator) fail(ctx context.Context, b *api.Backup, reason string) {
+	_ = c.updateStatus(ctx, b, func(st *api.BackupStatus) {
+		st.Phase = api.BackupPhaseFailed
+		st.Errors = append(st.Errors, reason)
+		now := metav1.NewTime(c.now())
+		st.CompletionTimestamp = &now
+	})
+}
+
+// updateStatus applies mutate to the latest Backup and writes its status,
+// retrying on conflicts; b is refreshed with the result.
+func (c *Coordinator) updateStatus(ctx context.Context, b *api.Backup, mutate func(*api.BackupStatus)) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var cur api.Backup
+		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(b), &cur); err != nil {
+			return err
+		}
+		mutate(&cur.Status)
+		if err := c.Client.Status().Update(ctx, &cur); err != nil {
+			return err
+		}
+		*b = cur
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("backup %s/%s: update status: %w", b.Namespace, b.Name, err)
+	}
+	return nil
+}
+
+func (c *Coordinator) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return 4 * time.Hour
+}
+
+func isFinal(p api.BackupPhase) bool {
+	return p == api.BackupPhaseCompleted || p == api.BackupPhasePartiallyFailed || p == api.BackupPhaseFailed
+}
