@@ -184,6 +184,9 @@ func (t *Target) finishSpec(b *builder, container, field string, match bool, spe
 	if !match {
 		return Hook{}, false
 	}
+	if t.SpecObject != "" && t.SpecObject != t.Object {
+		field = t.SpecObject + " " + field // the pod's problem, in that spec
+	}
 	if container != "" {
 		b.container(field, container)
 	}

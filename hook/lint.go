@@ -1,0 +1,543 @@
+package hook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/quiesce-dev/quiesce/api/v1alpha1"
+)
+
+// Report is what Lint found: the hooks each pod template resolves to, and
+// every problem.
+type Report struct {
+	Resolved []Resolved `json:"resolved"`
+	Problems []Problem  `json:"problems"`
+}
+
+// Resolved is the hooks of one pod template: from its annotations alone
+// (With empty), or with the spec hooks of one Backup, Schedule or Restore
+// of the input that select it (With "backup velero/nightly").
+type Resolved struct {
+	Object string     `json:"object"`
+	With   string     `json:"with,omitempty"`
+	Hooks  []Hook     `json:"hooks"`
+	Init   []InitHook `json:"init,omitempty"`
+}
+
+// HasErrors reports whether the input has any problem.
+func (r Report) HasErrors() bool { return len(r.Problems) > 0 }
+
+// Lint reads a multi-document YAML stream of workloads (Pod, Deployment,
+// StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob,
+// List) and Backup, Schedule and Restore objects (apiVersion velero.io/v1 or
+// quiesce.dev/v1alpha1), validates every hook they declare, and resolves
+// the spec hooks against the pod templates of the same input. Objects
+// without a namespace are taken to be in "default". The error is only for
+// input that cannot be read; everything wrong in it is a Problem.
+func Lint(r io.Reader) (Report, error) {
+	var l Linter
+	if err := l.Add("", r); err != nil {
+		return Report{}, err
+	}
+	return l.Report(), nil
+}
+
+// Linter lints several files as one input, so a Backup in one file
+// resolves against the workloads of another.
+type Linter struct {
+	targets  []Target
+	backups  []specOf[v1alpha1.BackupHooks]
+	restores []specOf[v1alpha1.RestoreHooks]
+	ps       problems
+}
+
+type specOf[T any] struct {
+	object, path string
+	hooks        T
+}
+
+// Add reads one file; name (may be empty) is used in problems.
+func (l *Linter) Add(name string, r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	where := name
+	if where == "" {
+		where = "input"
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for i := 1; ; i++ {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			l.ps.add(Problem{Object: fmt.Sprintf("%s document %d", where, i), Message: "not valid YAML: " + err.Error(),
+				Fix: "fix the syntax; documents after this one were not read"})
+			return nil
+		}
+		budget := maxNodes
+		v, err := toValue(&doc, &budget)
+		if err != nil {
+			l.ps.add(Problem{Object: fmt.Sprintf("%s document %d", where, i), Message: err.Error()})
+			continue
+		}
+		if v == nil {
+			continue
+		}
+		obj := l.addObject(fmt.Sprintf("%s document %d", where, i), v)
+		checkDuplicates(obj, where, &doc, "", &l.ps)
+	}
+}
+
+const maxNodes = 1 << 20
+
+// toValue turns a YAML node into JSON-able values. Duplicate keys keep the
+// last value, as Kubernetes' YAML decoder does; checkDuplicates reports them.
+func toValue(n *yaml.Node, budget *int) (any, error) {
+	if *budget--; *budget < 0 {
+		return nil, errors.New("document too large (or an alias bomb)")
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return toValue(n.Content[0], budget)
+	case yaml.AliasNode:
+		return toValue(n.Alias, budget)
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := toValue(c, budget)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	case yaml.MappingNode:
+		out := map[string]any{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("line %d: mapping key is not a scalar", k.Line)
+			}
+			v, err := toValue(n.Content[i+1], budget)
+			if err != nil {
+				return nil, err
+			}
+			out[k.Value] = v
+		}
+		return out, nil
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return nil, nil
+		case "!!bool":
+			var b bool
+			if n.Decode(&b) == nil {
+				return b, nil
+			}
+		case "!!int":
+			var i int64
+			if n.Decode(&i) == nil {
+				return i, nil
+			}
+		case "!!float":
+			var f float64
+			if n.Decode(&f) == nil {
+				return f, nil
+			}
+		}
+		return n.Value, nil
+	}
+	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+}
+
+// checkDuplicates reports a key written twice in one mapping. Kubernetes
+// keeps the last one silently, which is how the copied "one hook per
+// container" manifest, with pre.hook.backup.velero.io/command twice, loses
+// all hooks but the last.
+func checkDuplicates(object, file string, n *yaml.Node, path string, ps *problems) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := path
+			if n.Kind == yaml.SequenceNode {
+				p = fmt.Sprintf("%s[%d]", path, i)
+			}
+			checkDuplicates(object, file, c, p, ps)
+		}
+	case yaml.MappingNode:
+		lines := map[string][]int{}
+		var order []string
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if _, seen := lines[k.Value]; !seen {
+				order = append(order, k.Value)
+			}
+			lines[k.Value] = append(lines[k.Value], k.Line)
+			checkDuplicates(object, file, n.Content[i+1], joinPath(path, k.Value), ps)
+		}
+		for _, k := range order {
+			if ls := lines[k]; len(ls) > 1 {
+				at := make([]string, len(ls))
+				for i, l := range ls {
+					at[i] = fmt.Sprint(l)
+				}
+				fix := "remove all but one"
+				if isHookKey(k) {
+					fix = "Velero reads one hook per phase per pod: list several hooks, in order, in " +
+						"pre.hook.backup.quiesce.dev/hooks or post.hook.backup.quiesce.dev/hooks"
+				}
+				where := "lines "
+				if file != "" {
+					where = file + " lines "
+				}
+				ps.add(Problem{Object: object, Field: joinPath(path, k),
+					Message: fmt.Sprintf("key written %d times (%s%s); only the last one counts", len(ls), where, strings.Join(at, ", ")),
+					Fix:     fix})
+			}
+		}
+	}
+}
+
+func isHookKey(k string) bool {
+	prefix, _, ok := strings.Cut(k, "/")
+	return ok && strings.Contains(prefix, "hook.") && (strings.HasSuffix(prefix, ".velero.io") || strings.HasSuffix(prefix, ".quiesce.dev"))
+}
+
+func joinPath(path, key string) string {
+	if strings.ContainsAny(key, "./ ") {
+		key = fmt.Sprintf("[%q]", key)
+		return path + key
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+type typeMeta struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   metav1.ObjectMeta `json:"metadata"`
+}
+
+// addObject registers one decoded document and returns its name for
+// problems ("deployment shop/db").
+func (l *Linter) addObject(doc string, v any) string {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		l.ps.add(Problem{Object: doc, Message: "cannot encode: " + err.Error()})
+		return doc
+	}
+	m, _ := v.(map[string]any)
+	meta, _ := m["metadata"].(map[string]any)
+	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+	kind, ns, name := str(m, "kind"), str(meta, "namespace"), str(meta, "name")
+	if ns == "" {
+		ns = "default"
+	}
+	obj := doc
+	if kind != "" {
+		obj = fmt.Sprintf("%s %s/%s", strings.ToLower(kind), ns, name)
+	}
+	fail := func(field string, err error) {
+		fix := ""
+		if strings.Contains(err.Error(), "annotations of type string") {
+			fix = "quote the value: annotation values are strings"
+		}
+		l.ps.add(Problem{Object: obj, Field: field, Message: "cannot decode: " + err.Error(), Fix: fix})
+	}
+	var tm typeMeta
+	if err := json.Unmarshal(raw, &tm); err != nil {
+		fail("metadata", err)
+		return obj
+	}
+	tm.Metadata.Namespace = ns
+	group, _, _ := strings.Cut(tm.APIVersion, "/")
+	veleroish := tm.APIVersion == "velero.io/v1" || group == "quiesce.dev"
+	switch {
+	case tm.Kind == "List":
+		var list struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(raw, &list); err != nil {
+			fail("items", err)
+		}
+		for i, it := range list.Items {
+			var iv any
+			if json.Unmarshal(it, &iv) == nil {
+				l.addObject(fmt.Sprintf("%s item %d", doc, i), iv)
+			}
+		}
+	case tm.Kind == "Pod":
+		var p struct {
+			Spec corev1.PodSpec `json:"spec"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			fail("spec", err)
+			return obj
+		}
+		pod := &corev1.Pod{ObjectMeta: tm.Metadata, Spec: p.Spec}
+		l.targets = append(l.targets, PodTarget(pod))
+	case tm.Kind == "CronJob":
+		var cj struct {
+			Spec struct {
+				JobTemplate struct {
+					Spec struct {
+						Template corev1.PodTemplateSpec `json:"template"`
+					} `json:"spec"`
+				} `json:"jobTemplate"`
+			} `json:"spec"`
+		}
+		if err := json.Unmarshal(raw, &cj); err != nil {
+			fail("spec.jobTemplate.spec.template", err)
+			return obj
+		}
+		l.targets = append(l.targets, TemplateTarget(tm.Kind, tm.Metadata, &cj.Spec.JobTemplate.Spec.Template))
+	case contains([]string{"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}, tm.Kind):
+		var w struct {
+			Spec struct {
+				Template *corev1.PodTemplateSpec `json:"template"`
+			} `json:"spec"`
+		}
+		if err := json.Unmarshal(raw, &w); err != nil {
+			fail("spec.template", err)
+			return obj
+		}
+		if w.Spec.Template != nil {
+			l.targets = append(l.targets, TemplateTarget(tm.Kind, tm.Metadata, w.Spec.Template))
+		}
+	case veleroish && (tm.Kind == "Backup" || tm.Kind == "Schedule"):
+		path := "spec.hooks"
+		if tm.Kind == "Schedule" {
+			path = "spec.template.hooks"
+		}
+		var hooks v1alpha1.BackupHooks
+		if l.decodeSpec(obj, path, v, false, &hooks) {
+			l.backups = append(l.backups, specOf[v1alpha1.BackupHooks]{obj, path, hooks})
+		}
+	case veleroish && tm.Kind == "Restore":
+		var hooks v1alpha1.RestoreHooks
+		if l.decodeSpec(obj, "spec.hooks", v, true, &hooks) {
+			l.restores = append(l.restores, specOf[v1alpha1.RestoreHooks]{obj, "spec.hooks", hooks})
+		}
+	}
+	return obj
+}
+
+// decodeSpec decodes the hooks at path, after checkSpecFields has reported
+// and removed what would fail the decode without saying where.
+func (l *Linter) decodeSpec(obj, path string, v any, restore bool, out any) bool {
+	node := v
+	for _, p := range strings.Split(path, ".") {
+		m, _ := node.(map[string]any)
+		node = m[p]
+	}
+	if node == nil {
+		return false
+	}
+	checkSpecFields(obj, path, node, restore, &l.ps)
+	raw, _ := json.Marshal(node)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		l.ps.add(Problem{Object: obj, Field: path, Message: "cannot decode: " + strings.TrimPrefix(err.Error(), "json: "),
+			Fix: "compare with Velero's hooks spec: resources[].{pre,post}[].exec{container,command,onError,timeout}"})
+		if json.Unmarshal(raw, out) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	resourceSpecFields = []string{"name", "includedNamespaces", "excludedNamespaces", "includedResources",
+		"excludedResources", "labelSelector"}
+	backupExecFields  = []string{"container", "command", "onError", "timeout"}
+	restoreExecFields = []string{"container", "command", "onError", "execTimeout", "waitTimeout", "waitForReady"}
+	initFields        = []string{"initContainers", "timeout"}
+)
+
+// checkSpecFields reports unknown fields (typos such as "timout", which
+// Velero's CRD would drop) and duration fields that metav1.Duration cannot
+// parse ("300"), each at its path, and removes them so the rest of the
+// spec still decodes.
+func checkSpecFields(obj, path string, hooks any, restore bool, ps *problems) {
+	known := func(m map[string]any, fpath string, names ...string) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if contains(names, k) {
+				continue
+			}
+			fix := "known fields: " + strings.Join(names, ", ")
+			if best, ok := nearest(k, names); ok {
+				fix = fmt.Sprintf("did you mean %q?", best)
+			}
+			ps.add(Problem{Object: obj, Field: joinPath(fpath, k), Message: "unknown field", Fix: fix})
+			delete(m, k)
+		}
+	}
+	check := func(m map[string]any, field, fpath string, zeroOK bool) {
+		v, ok := m[field]
+		if !ok || v == nil {
+			return
+		}
+		s, isStr := v.(string)
+		if !isStr {
+			s = fmt.Sprint(v)
+		}
+		if _, err := time.ParseDuration(s); err == nil && isStr {
+			return
+		}
+		_, msg, fix := parseDuration(s, zeroOK)
+		if msg == "" {
+			msg, fix = "not a duration", fmt.Sprintf("use e.g. %q", s+"s")
+		}
+		ps.add(Problem{Object: obj, Field: fpath + "." + field, Value: s, Message: msg, Fix: fix})
+		delete(m, field)
+	}
+	hm, _ := hooks.(map[string]any)
+	known(hm, path, "resources")
+	resources, _ := hm["resources"].([]any)
+	for i, r := range resources {
+		rm, _ := r.(map[string]any)
+		rpath := fmt.Sprintf("%s.resources[%d]", path, i)
+		phases := []string{"pre", "post"}
+		if restore {
+			phases = []string{"postHooks"}
+		}
+		known(rm, rpath, append(append([]string(nil), resourceSpecFields...), phases...)...)
+		for _, ph := range phases {
+			list, _ := rm[ph].([]any)
+			for j, h := range list {
+				hm, _ := h.(map[string]any)
+				hpath := fmt.Sprintf("%s.%s[%d]", rpath, ph, j)
+				if restore {
+					known(hm, hpath, "exec", "init")
+				} else {
+					known(hm, hpath, "exec")
+				}
+				if e, ok := hm["exec"].(map[string]any); ok {
+					if restore {
+						known(e, hpath+".exec", restoreExecFields...)
+					} else {
+						known(e, hpath+".exec", backupExecFields...)
+					}
+					for _, f := range []string{"timeout", "execTimeout", "waitTimeout"} {
+						check(e, f, hpath+".exec", f == "waitTimeout")
+					}
+				}
+				if in, ok := hm["init"].(map[string]any); ok {
+					known(in, hpath+".init", initFields...)
+					check(in, "timeout", hpath+".init", true)
+				}
+			}
+		}
+	}
+}
+
+// Report resolves every pod template against the annotations alone and
+// against each Backup, Schedule and Restore read.
+func (l *Linter) Report() Report {
+	ps := problems{list: append([]Problem(nil), l.ps.list...)}
+	var res []Resolved
+	for i := range l.targets {
+		t := l.targets[i]
+		pre, post, err := t.BackupHooks(nil)
+		addErr(&ps, err)
+		rpost, rinit, err := t.RestoreHooks(nil)
+		addErr(&ps, err)
+		res = append(res, Resolved{Object: t.Object, Hooks: concat(pre, post, rpost), Init: rinit})
+		for _, b := range l.backups {
+			tb := t
+			tb.SpecObject, tb.SpecPath = b.object, b.path
+			pre, post, err := tb.BackupHooks(&b.hooks)
+			addErr(&ps, err)
+			if hooks := concat(pre, post); fromSpec(hooks) {
+				res = append(res, Resolved{Object: t.Object, With: b.object, Hooks: hooks})
+			}
+		}
+		for _, r := range l.restores {
+			tr := t
+			tr.SpecObject, tr.SpecPath = r.object, r.path
+			post, init, err := tr.RestoreHooks(&r.hooks)
+			addErr(&ps, err)
+			if fromSpec(post) || len(init) > 0 && init[0].Source.Kind == "spec" {
+				res = append(res, Resolved{Object: t.Object, With: r.object, Hooks: post, Init: init})
+			}
+		}
+	}
+	// Validate every spec on its own too, so its problems show even when
+	// no template of the input matches it.
+	for _, b := range l.backups {
+		t := Target{Object: b.object, SpecObject: b.object, SpecPath: b.path}
+		_, _, err := t.BackupHooks(&b.hooks)
+		addErr(&ps, err)
+	}
+	for _, r := range l.restores {
+		t := Target{Object: r.object, SpecObject: r.object, SpecPath: r.path}
+		_, _, err := t.RestoreHooks(&r.hooks)
+		addErr(&ps, err)
+	}
+	return Report{Resolved: res, Problems: dedupe(ps.list)}
+}
+
+func addErr(ps *problems, err error) {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		ps.list = append(ps.list, ve.Problems...)
+	}
+}
+
+func concat(lists ...[]Hook) []Hook {
+	var out []Hook
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+func fromSpec(hooks []Hook) bool {
+	for _, h := range hooks {
+		if h.Source.Kind == "spec" {
+			return true
+		}
+	}
+	return false
+}
+
+// dedupe drops repeated problems (a spec problem shows once per template
+// otherwise) and sorts them by object, keeping each object's order.
+func dedupe(list []Problem) []Problem {
+	seen := map[string]bool{}
+	var out []Problem
+	for _, p := range list {
+		s := p.String()
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Object < out[j].Object })
+	return out
+}

@@ -1,0 +1,162 @@
+package hook
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func lintFile(t *testing.T, path string) Report {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := Lint(f)
+	if err != nil {
+		t.Fatalf("lint %s: %v", path, err)
+	}
+	return rep
+}
+
+func reportProblems(r Report) []string {
+	if len(r.Problems) == 0 {
+		return nil
+	}
+	out := make([]string, len(r.Problems))
+	for i, p := range r.Problems {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// summary renders resolved hooks compactly: object [with], then
+// "phase name container command timeout onError source" per hook.
+func summary(r Report) []string {
+	var out []string
+	for _, res := range r.Resolved {
+		head := res.Object
+		if res.With != "" {
+			head += " with " + res.With
+		}
+		out = append(out, head)
+		for _, h := range res.Hooks {
+			out = append(out, strings.Join([]string{"  " + string(h.Phase), h.Name, h.Container,
+				strings.Join(h.Command, " "), h.Timeout.String(), string(h.OnError), h.Source.Ref}, " | "))
+		}
+		for _, h := range res.Init {
+			out = append(out, "  init "+h.Name+" "+h.Container.Image)
+		}
+	}
+	return out
+}
+
+func TestLintVeleroNginxExample(t *testing.T) {
+	rep := lintFile(t, "testdata/nginx-fsfreeze.yaml")
+	if rep.HasErrors() {
+		t.Fatalf("problems in Velero's own example: %q", reportProblems(rep))
+	}
+	want := []string{
+		"deployment nginx-example/nginx-deployment",
+		"  pre | pre-annotation | fsfreeze | /sbin/fsfreeze --freeze /var/log/nginx | 30s | Fail | pre.hook.backup.velero.io/command",
+		"  post | post-annotation | fsfreeze | /sbin/fsfreeze --unfreeze /var/log/nginx | 30s | Fail | post.hook.backup.velero.io/command",
+	}
+	if got := summary(rep); !reflect.DeepEqual(got, want) {
+		t.Errorf("resolved:\n got  %q\n want %q", got, want)
+	}
+}
+
+func TestLint(t *testing.T) {
+	rep := lintFile(t, "testdata/lint.yaml")
+	wantProblems := []string{
+		`backup velero/nightly: spec.hooks.resources[0].post[0].exec.timout: unknown field (did you mean "timeout"?)`,
+		`cronjob shop/report: annotation "pre.hook.backup.velero.io/timeout"="300": not a duration (use e.g. "300s")`,
+		`pod shop/api-0: backup velero/nightly spec.hooks.resources[0].post[0].exec.container="web": no such container in the pod (use one of: api)`,
+		`schedule velero/hourly: spec.template.hooks.resources[0].pre[0].exec.timeout="45": not a duration (use e.g. "45s")`,
+		`statefulset shop/db: spec.template.metadata.annotations["pre.hook.backup.velero.io/container"]: key written 2 times (input lines 15, 17); only the last one counts (Velero reads one hook per phase per pod: list several hooks, in order, in pre.hook.backup.quiesce.dev/hooks or post.hook.backup.quiesce.dev/hooks)`,
+		`statefulset shop/db: spec.template.metadata.annotations["pre.hook.backup.velero.io/command"]: key written 2 times (input lines 16, 18); only the last one counts (Velero reads one hook per phase per pod: list several hooks, in order, in pre.hook.backup.quiesce.dev/hooks or post.hook.backup.quiesce.dev/hooks)`,
+	}
+	if got := reportProblems(rep); !reflect.DeepEqual(got, wantProblems) {
+		t.Errorf("problems:\n got  %q\n want %q", got, wantProblems)
+	}
+	wantResolved := []string{
+		// Kubernetes keeps the last of the duplicate keys: only redis is frozen.
+		"statefulset shop/db",
+		"  pre | pre-annotation | redis | redis-cli bgsave | 30s | Fail | pre.hook.backup.velero.io/command",
+		// The hook with the bad timeout is dropped (and reported).
+		"cronjob shop/report",
+		"deployment shop/web",
+		"  pre | flush-cache | cache | redis-cli save | 30s | Fail | pre.hook.backup.quiesce.dev/hooks[0]",
+		"  pre | checkpoint | web | /app/checkpoint | 1m0s | Fail | pre.hook.backup.quiesce.dev/hooks[1]",
+		"  post | notify-failure | web | /app/alert | 30s | Fail | pre.hook.backup.quiesce.dev/hooks[0]",
+		"deployment shop/web with restore velero/from-nightly",
+		"  post-restore | reindex/postHooks[0] | web | /app/reindex | 30s | Continue | spec.hooks.resources[0].postHooks[0]",
+		"pod shop/api-0",
+		"pod shop/api-0 with backup velero/nightly",
+		"  pre | uname/pre[0] | api | /bin/uname -a | 10s | Fail | spec.hooks.resources[0].pre[0]",
+		"pod shop/api-0 with schedule velero/hourly",
+		"  pre | sync-everything/pre[0] | api | sync | 30s | Fail | spec.template.hooks.resources[0].pre[0]",
+	}
+	wantResolved[6] = strings.Replace(wantResolved[6], "pre.hook", "post.hook", 1)
+	if got := summary(rep); !reflect.DeepEqual(got, wantResolved) {
+		t.Errorf("resolved:\n got  %q\n want %q", got, wantResolved)
+	}
+	for _, res := range rep.Resolved {
+		for _, h := range res.Hooks {
+			if h.Name == "notify-failure" && h.When != OnFailure {
+				t.Errorf("notify-failure: when = %q, want OnFailure", h.When)
+			}
+			if h.Name == "reindex/postHooks[0]" && h.WaitTimeout != 5*time.Minute {
+				t.Errorf("reindex: waitTimeout = %v, want 5m", h.WaitTimeout)
+			}
+		}
+	}
+}
+
+func TestLintBadInput(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string
+	}{
+		{"empty", "", nil},
+		{"only comments and separators", "# x\n---\n---\n", nil},
+		{"syntax error", "kind: Pod\nmetadata: {name: [\n", []string{
+			`input document 1: not valid YAML: yaml: line 2: did not find expected node content (fix the syntax; documents after this one were not read)`}},
+		{"annotation value is not a string", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    pre.hook.backup.velero.io/timeout: 30\nspec: {containers: [{name: c}]}\n", []string{
+			`pod default/p: metadata: cannot decode: json: cannot unmarshal number into Go struct field ObjectMeta.metadata.annotations of type string (quote the value: annotation values are strings)`}},
+		{"restore spec with both exec and init, and a missing image", `
+apiVersion: quiesce.dev/v1alpha1
+kind: Restore
+metadata: {name: r, namespace: q}
+spec:
+  hooks:
+    resources:
+    - name: x
+      postHooks:
+      - exec: {command: [a]}
+        init: {initContainers: [{name: i, image: busybox}]}
+      - init: {initContainers: [{name: j}], timeout: -1s}
+      - {}
+`, []string{
+			`restore q/r: spec.hooks.resources[0].postHooks[0]: both exec and init are set (split them into two postHooks entries)`,
+			`restore q/r: spec.hooks.resources[0].postHooks[1].init.timeout="-1s": negative duration (use a positive duration, or omit it for no limit)`,
+			`restore q/r: spec.hooks.resources[0].postHooks[1].init.initContainers[0].image: empty image (set an image)`,
+			`restore q/r: spec.hooks.resources[0].postHooks[2]: neither exec nor init is set (add exec: {command: [...]} or init: {initContainers: [...]})`,
+		}},
+		{"non-velero Backup kinds are ignored", "apiVersion: example.com/v1\nkind: Backup\nmetadata: {name: b}\nspec: {hooks: 3}\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := Lint(strings.NewReader(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := reportProblems(rep); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("problems:\n got  %q\n want %q", got, tt.want)
+			}
+		})
+	}
+}
