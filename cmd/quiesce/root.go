@@ -15,5 +15,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.AddCommand(newCoordinatorCommand())
+	root.AddCommand(newBackupCommand())
 	return root
 }

@@ -1,0 +1,51 @@
+package v1alpha1
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// VeleroAPIVersion is Velero's API version; its Backup and Schedule
+// manifests decode into Backup unchanged, fields quiesce does not act on
+// (storageLocation, snapshotVolumes, ...) being ignored.
+const VeleroAPIVersion = "velero.io/v1"
+
+// DecodeBackup reads one Backup manifest, ours or Velero's, or a Schedule
+// (Velero's), whose spec.template is the Backup spec. The result has our
+// apiVersion and kind.
+func DecodeBackup(data []byte) (*Backup, error) {
+	var head metav1.TypeMeta
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if head.APIVersion != VeleroAPIVersion && head.APIVersion != GroupVersion.String() {
+		return nil, fmt.Errorf("manifest apiVersion %q: want %s or %s", head.APIVersion, GroupVersion, VeleroAPIVersion)
+	}
+	var b Backup
+	switch head.Kind {
+	case "Backup":
+		if err := yaml.Unmarshal(data, &b); err != nil {
+			return nil, fmt.Errorf("backup manifest: %w", err)
+		}
+	case "Schedule":
+		var s struct {
+			Metadata metav1.ObjectMeta `json:"metadata"`
+			Spec     struct {
+				Template BackupSpec `json:"template"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal(data, &s); err != nil {
+			return nil, fmt.Errorf("schedule manifest: %w", err)
+		}
+		b.ObjectMeta = metav1.ObjectMeta{Name: s.Metadata.Name, Namespace: s.Metadata.Namespace, Labels: s.Metadata.Labels}
+		b.Spec = s.Spec.Template
+	default:
+		return nil, fmt.Errorf("manifest kind %q: want Backup or Schedule", head.Kind)
+	}
+	b.APIVersion, b.Kind = GroupVersion.String(), "Backup"
+	b.Status = BackupStatus{}
+	b.ResourceVersion, b.UID = "", ""
+	return &b, nil
+}

@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/coordinator"
+)
+
+func newBackupCommand() *cobra.Command {
+	var kf kubeFlags
+	cmd := &cobra.Command{Use: "backup", Short: "Create, list and describe Backups"}
+	kf.add(cmd.PersistentFlags())
+	cmd.AddCommand(newBackupCreateCommand(&kf), newBackupGetCommand(&kf), newBackupDescribeCommand(&kf))
+	return cmd
+}
+
+func newBackupCreateCommand(kf *kubeFlags) *cobra.Command {
+	var (
+		fromFile, selector, logLevel string
+		include, exclude             []string
+		defaultVolumes, wait, here   bool
+		ttl, maxFreeze               time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a Backup and start it now",
+		Long: `Creates a Backup from flags or from --from-file (a quiesce.dev/v1alpha1 or velero.io/v1
+Backup or Schedule manifest, used as it is) and starts it: by a Job made from the
+chart's coordinator CronJob, or in this process with --run-here.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b := &api.Backup{}
+			if fromFile != "" {
+				data, err := os.ReadFile(fromFile)
+				if err != nil {
+					return err
+				}
+				if b, err = api.DecodeBackup(data); err != nil {
+					return fmt.Errorf("%s: %w", fromFile, err)
+				}
+			}
+			if len(args) == 1 {
+				b.Name = args[0]
+			}
+			if b.Name == "" {
+				return fmt.Errorf("give the backup a NAME (or a metadata.name in --from-file)")
+			}
+			b.Namespace = kf.namespace
+			if cmd.Flags().Changed("include-namespaces") {
+				b.Spec.IncludedNamespaces = include
+			}
+			if cmd.Flags().Changed("exclude-namespaces") {
+				b.Spec.ExcludedNamespaces = exclude
+			}
+			if selector != "" {
+				ls, err := metav1.ParseToLabelSelector(selector)
+				if err != nil {
+					return fmt.Errorf("--selector %q: %w", selector, err)
+				}
+				b.Spec.LabelSelector = ls
+			}
+			if cmd.Flags().Changed("default-volumes-to-fs-backup") {
+				b.Spec.DefaultVolumesToFsBackup = &defaultVolumes
+			}
+			if cmd.Flags().Changed("ttl") {
+				b.Spec.TTL = metav1.Duration{Duration: ttl}
+			}
+			if cmd.Flags().Changed("max-freeze") {
+				b.Spec.MaxFreeze = &metav1.Duration{Duration: maxFreeze}
+			}
+			c, err := kf.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if err := c.Create(ctx, b); err != nil {
+				return fmt.Errorf("create backup %s/%s: %w", b.Namespace, b.Name, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backup %s/%s created\n", b.Namespace, b.Name)
+			key := types.NamespacedName{Namespace: b.Namespace, Name: b.Name}
+			if here {
+				log, err := newLogger(logLevel)
+				if err != nil {
+					return err
+				}
+				co := &coordinator.Coordinator{Client: c, Log: log, AgentNamespace: kf.namespace,
+					AgentSelector: labels.SelectorFromSet(labels.Set{"app.kubernetes.io/component": "agent"})}
+				res, err := co.Run(ctx, key)
+				if err != nil {
+					return err
+				}
+				return printFinal(cmd.OutOrStdout(), res)
+			}
+			job, err := startCoordinatorJob(ctx, c, kf.namespace, b.Name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "coordinator job %s/%s started\n", job.Namespace, job.Name)
+			if !wait {
+				return nil
+			}
+			res, err := waitBackup(ctx, c, key, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			return printFinal(cmd.OutOrStdout(), res)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&fromFile, "from-file", "f", "", "Backup or Schedule manifest (quiesce.dev/v1alpha1 or velero.io/v1)")
+	f.StringSliceVar(&include, "include-namespaces", nil, "namespaces to back up (default all)")
+	f.StringSliceVar(&exclude, "exclude-namespaces", nil, "namespaces to leave out")
+	f.StringVarP(&selector, "selector", "l", "", "label selector of the pods")
+	f.BoolVar(&defaultVolumes, "default-volumes-to-fs-backup", false, "back up every volume unless excluded by annotation")
+	f.DurationVar(&ttl, "ttl", 0, "keep the snapshots this long")
+	f.DurationVar(&maxFreeze, "max-freeze", 0, "longest a pod may stay frozen (default 5m)")
+	f.BoolVar(&wait, "wait", false, "stream progress until the backup is final")
+	f.BoolVar(&here, "run-here", false, "run the coordinator in this process instead of a Job")
+	f.StringVar(&logLevel, "log-level", "info", "with --run-here: debug, info, warn or error")
+	return cmd
+}
+
+// startCoordinatorJob starts a Job from the pod template of the chart's
+// coordinator CronJob, told to run this backup.
+func startCoordinatorJob(ctx context.Context, c client.Client, ns, backup string) (*batchv1.Job, error) {
+	var cjs batchv1.CronJobList
+	if err := c.List(ctx, &cjs, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/component": "coordinator"}); err != nil {
+		return nil, fmt.Errorf("find the coordinator CronJob in namespace %s: %w", ns, err)
+	}
+	if len(cjs.Items) == 0 {
+		return nil, fmt.Errorf("no coordinator CronJob in namespace %s: install the chart with a schedule, or use --run-here", ns)
+	}
+	tmpl := cjs.Items[0].Spec.JobTemplate.Spec.DeepCopy()
+	for i := range tmpl.Template.Spec.Containers {
+		ct := &tmpl.Template.Spec.Containers[i]
+		if ct.Name == "coordinator" {
+			ct.Args = []string{"coordinator", "--backup=" + backup, "--namespace=" + ns}
+		}
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: truncate("quiesce-"+backup, 63),
+			Labels: map[string]string{"app.kubernetes.io/component": "coordinator", coordinator.LabelBackup: backup}},
+		Spec: *tmpl,
+	}
+	if err := c.Create(ctx, job); err != nil {
+		return nil, fmt.Errorf("create coordinator job for backup %s: %w", backup, err)
+	}
+	return job, nil
+}
+
+// waitBackup watches the Backup and prints each change of phase or pod
+// progress until it is final.
+func waitBackup(ctx context.Context, c client.WithWatch, key types.NamespacedName, out io.Writer) (*api.Backup, error) {
+	last := ""
+	for {
+		var b api.Backup
+		if err := c.Get(ctx, key, &b); err != nil {
+			return nil, err
+		}
+		if line := progressLine(&b); line != last {
+			fmt.Fprintln(out, line)
+			last = line
+		}
+		if isFinalPhase(b.Status.Phase) {
+			return &b, nil
+		}
+		w, err := c.Watch(ctx, &api.BackupList{}, client.InNamespace(key.Namespace),
+			&client.ListOptions{Raw: &metav1.ListOptions{FieldSelector: "metadata.name=" + key.Name, ResourceVersion: b.ResourceVersion}})
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			w.Stop()
+			return nil, ctx.Err()
+		case <-w.ResultChan(): // any change, or the watch closing: read again
+		}
+		w.Stop()
+	}
+}
+
+func progressLine(b *api.Backup) string {
+	counts := map[api.PodPhase]int{}
+	for _, p := range b.Status.Pods {
+		counts[p.Phase]++
+	}
+	var parts []string
+	for _, ph := range []api.PodPhase{api.PodPending, api.PodFreezing, api.PodCapturing, api.PodThawing, api.PodUploading, api.PodCompleted, api.PodFailed, api.PodSkipped} {
+		if counts[ph] > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", ph, counts[ph]))
+		}
+	}
+	phase := string(b.Status.Phase)
+	if phase == "" {
+		phase = string(api.BackupPhaseNew)
+	}
+	return fmt.Sprintf("%s: %s  pods: %s", b.Name, phase, strings.Join(parts, " "))
+}
+
+func isFinalPhase(p api.BackupPhase) bool {
+	return p == api.BackupPhaseCompleted || p == api.BackupPhasePartiallyFailed || p == api.BackupPhaseFailed
+}
+
+func printFinal(out io.Writer, b *api.Backup) error {
+	fmt.Fprintf(out, "backup %s/%s: %s\n", b.Namespace, b.Name, b.Status.Phase)
+	if b.Status.Phase == api.BackupPhaseFailed {
+		return fmt.Errorf("backup %s/%s failed: %s", b.Namespace, b.Name, strings.Join(b.Status.Errors, "; "))
+	}
+	return nil
+}
+
+func newBackupGetCommand(kf *kubeFlags) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "get [NAME]",
+		Short: "List Backups",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := kf.client()
+			if err != nil {
+				return err
+			}
+			var list api.BackupList
+			if err := c.List(cmd.Context(), &list, client.InNamespace(kf.namespace)); err != nil {
+				return err
+			}
+			items := list.Items
+			if len(args) == 1 {
+				items = nil
+				for _, b := range list.Items {
+					if b.Name == args[0] {
+						items = append(items, b)
+					}
+				}
+				if len(items) == 0 {
+					return fmt.Errorf("backup %s/%s not found", kf.namespace, args[0])
+				}
+			}
+			sort.Slice(items, func(i, j int) bool { return items[i].CreationTimestamp.After(items[j].CreationTimestamp.Time) })
+			if output != "" {
+				return printObject(cmd.OutOrStdout(), output, items)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tPHASE\tPODS\tHOOKS FAILED\tERRORS\tWARNINGS\tSTARTED\tDURATION\tEXPIRES")
+			for _, b := range items {
+				st := b.Status
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%d\t%d\t%s\t%s\t%s\n", b.Name, orDash(string(st.Phase)), len(st.Pods),
+					st.HooksFailed, st.HooksAttempted, len(st.Errors), len(st.Warnings), timeOrDash(st.StartTimestamp),
+					durationOrDash(st.StartTimestamp, st.CompletionTimestamp), timeOrDash(st.Expiration))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
+	return cmd
+}
+
+func newBackupDescribeCommand(kf *kubeFlags) *cobra.Command {
+	var (
+		output  string
+		details bool
+	)
+	cmd := &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a Backup: per pod its hooks, volumes and freeze window",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := kf.client()
+			if err != nil {
+				return err
+			}
+			var b api.Backup
+			if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: kf.namespace, Name: args[0]}, &b); err != nil {
+				return fmt.Errorf("backup %s/%s: %w", kf.namespace, args[0], err)
+			}
+			if output != "" {
+				return printObject(cmd.OutOrStdout(), output, &b)
+			}
+			describeBackup(cmd.OutOrStdout(), &b, details)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
+	cmd.Flags().BoolVar(&details, "details", false, "every hook with its output excerpt, every volume")
+	return cmd
+}
+
+func describeBackup(out io.Writer, b *api.Backup, details bool) {
+	st := b.Status
+	fmt.Fprintf(out, "Name:         %s/%s\n", b.Namespace, b.Name)
+	fmt.Fprintf(out, "Phase:        %s\n", orDash(string(st.Phase)))
+	fmt.Fprintf(out, "Namespaces:   included %s, excluded %s\n", listOrAll(b.Spec.IncludedNamespaces), listOrDash(b.Spec.ExcludedNamespaces))
+	if b.Spec.LabelSelector != nil {
+		s, _ := metav1.LabelSelectorAsSelector(b.Spec.LabelSelector)
+		fmt.Fprintf(out, "Selector:     %s\n", s)
+	}
+	fmt.Fprintf(out, "Started:      %s\n", timeOrDash(st.StartTimestamp))
+	fmt.Fprintf(out, "Completed:    %s (%s)\n", timeOrDash(st.CompletionTimestamp), durationOrDash(st.StartTimestamp, st.CompletionTimestamp))
+	fmt.Fprintf(out, "Expires:      %s\n", timeOrDash(st.Expiration))
+	fmt.Fprintf(out, "Hooks:        %d attempted, %d failed\n", st.HooksAttempted, st.HooksFailed)
+	for _, e := range st.Errors {
+		fmt.Fprintf(out, "Error:        %s\n", e)
+	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(out, "Warning:      %s\n", w)
+	}
+	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
+	for _, p := range st.Pods {
+		freeze := "-"
+		if p.Freeze != nil {
+			freeze = p.Freeze.Duration.String()
+		}
+		fmt.Fprintf(out, "  %s/%s  node=%s  %s  freeze=%s", p.Namespace, p.Name, orDash(p.Node), p.Phase, freeze)
+		if p.ControlOverhead != nil {
+			fmt.Fprintf(out, "  overhead=%s", p.ControlOverhead.Duration)
+		}
+		fmt.Fprintln(out)
+		if p.Reason != "" {
+			fmt.Fprintf(out, "    reason: %s\n", p.Reason)
+		}
+		if !details {
+			continue
+		}
+		for _, h := range p.Hooks {
+			res := fmt.Sprintf("exit %d", h.ExitCode)
+			switch {
+			case h.Skipped:
+				res = "skipped"
+			case h.TimedOut:
+				res = "timed out"
+			case h.Error != "":
+				res = "error: " + h.Error
+			}
+			fmt.Fprintf(out, "    hook %-5s %-24s container=%s  %s  %s  (%s)\n", h.Phase, h.Name, h.Container, res, h.Duration.Duration, h.Source)
+			if h.Output != "" {
+				for _, l := range strings.Split(strings.TrimRight(h.Output, "\n"), "\n") {
+					fmt.Fprintf(out, "      | %s\n", l)
+				}
+			}
+		}
+		for _, v := range p.Volumes {
+			fmt.Fprintf(out, "    volume %-16s snapshot=%s files=%d bytes=%d uploaded=%d capture=%s upload=%s", v.Name, orDash(v.SnapshotID),
+				v.Files, v.Bytes, v.UploadedBytes, v.Capture.Duration, v.Upload.Duration)
+			if v.Error != "" {
+				fmt.Fprintf(out, " error=%s", v.Error)
+			}
+			fmt.Fprintln(out)
+		}
+	}
+}
+
+func printObject(out io.Writer, format string, v any) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "yaml":
+		data, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(data)
+		return err
+	}
+	return fmt.Errorf("-o %q: use json or yaml", format)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func listOrAll(l []string) string {
+	if len(l) == 0 {
+		return "*"
+	}
+	return strings.Join(l, ",")
+}
+
+func listOrDash(l []string) string { return orDash(strings.Join(l, ",")) }
+
+func timeOrDash(t *metav1.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func durationOrDash(start, end *metav1.Time) string {
+	if start == nil || end == nil {
+		return "-"
+	}
+	return end.Sub(start.Time).Round(time.Millisecond).String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+)
+
+// kubeFlags are the API-server connection flags shared by the commands that
+// talk to a cluster: --kubeconfig, else $KUBECONFIG, else in-cluster.
+type kubeFlags struct {
+	kubeconfig string
+	namespace  string
+}
+
+func (k *kubeFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs.StringVarP(&k.namespace, "namespace", "n", "quiesce", "namespace of quiesce's Backups, NodeBackups and agents")
+}
+
+func (k *kubeFlags) restConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if k.kubeconfig != "" {
+		rules.ExplicitPath = k.kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client config: %w (pass --kubeconfig or run in a pod)", err)
+	}
+	cfg.UserAgent = "quiesce/" + version
+	return cfg, nil
+}
+
+func scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := api.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (k *kubeFlags) client() (client.WithWatch, error) {
+	cfg, err := k.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	s, err := scheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: s})
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return c, nil
+}
