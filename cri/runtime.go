@@ -64,8 +64,8 @@ type HoldOptions struct {
 	ReadyLine string
 	// ReadyTimeout bounds the wait for ReadyLine; <= 0 means only ctx.
 	ReadyTimeout time.Duration
-	// ReleaseInput is written to stdin on Release; empty means stdin is
-	// closed instead.
+	// ReleaseInput is written to stdin on Release (stdin stays open); empty
+	// means stdin is closed instead (EOF).
 	ReleaseInput string
 	// ReleaseTimeout bounds the wait for the process to exit after release,
 	// after which its whole process tree is killed. <= 0 means kill at once.
@@ -74,7 +74,7 @@ type HoldOptions struct {
 
 // Held is a running held process.
 type Held interface {
-	// Release ends the hold: it writes ReleaseInput (or closes stdin), waits
+	// Release ends the hold: it writes ReleaseInput (or else closes stdin), waits
 	// up to ReleaseTimeout for the process to exit, then kills its whole
 	// process tree. Safe to call more than once; later calls return the
 	// first result. It returns an error matching ErrTimeout when the process

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"go.uber.org/zap"
 
 	"github.com/quiesce-dev/quiesce/cri"
@@ -112,14 +113,17 @@ func (h *held) release(ctx context.Context) (cri.ExecResult, error) {
 			ref, h.cmd, res.ExitCode, cri.ErrHoldLost), err)
 	default:
 	}
-	// Write the release input, then close stdin: a program that waits for
-	// EOF and one that reads a command both let go.
-	go func() {
-		if h.opts.ReleaseInput != "" {
-			_, _ = io.WriteString(p.stdin, h.opts.ReleaseInput)
-		}
+	// Write the release input, or else close stdin. Not both: closing stdin
+	// goes through the shim (CloseIO closes the process's end at once), so
+	// it could overtake input still in transit.
+	if h.opts.ReleaseInput != "" {
+		go func() { _, _ = io.WriteString(p.stdin, h.opts.ReleaseInput) }()
+	} else {
 		p.stdin.Close()
-	}()
+		if err := p.p.CloseIO(p.r.nsCtx(ctx), containerd.WithStdinCloser); err != nil {
+			p.log.Debug("close stdin of held command", zap.Error(err))
+		}
+	}
 	var timer <-chan time.Time
 	if h.opts.ReleaseTimeout > 0 {
 		t := time.NewTimer(h.opts.ReleaseTimeout)

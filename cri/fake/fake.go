@@ -199,6 +199,7 @@ func (p *process) finish(kill bool, err error) (cri.ExecResult, error) {
 	}
 	<-p.exited
 	p.kill()
+	p.stdinW.Close() // unblocks a release input nobody read
 	res := cri.ExecResult{ExitCode: p.exitCode, Duration: time.Since(p.started), TimedOut: kill}
 	if kill {
 		res.ExitCode = -1
@@ -305,12 +306,11 @@ func (h *held) Release(context.Context) (cri.ExecResult, error) {
 			return
 		default:
 		}
-		go func() {
-			if h.opts.ReleaseInput != "" {
-				io.WriteString(p.stdinW, h.opts.ReleaseInput)
-			}
+		if h.opts.ReleaseInput != "" { // like the real runtime: input, or else EOF
+			go io.WriteString(p.stdinW, h.opts.ReleaseInput)
+		} else {
 			p.stdinW.Close()
-		}()
+		}
 		if h.opts.ReleaseTimeout <= 0 {
 			h.res, h.err = p.finish(true, nil)
 			return

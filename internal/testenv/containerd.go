@@ -30,6 +30,9 @@ type Containerd struct {
 	Endpoint string
 	// FIFODir is a directory for exec stdio FIFOs.
 	FIFODir string
+	// Flock is a static flock(1) mounted at /usr/bin/flock in every
+	// container RunPod creates (busybox-static has none).
+	Flock string
 	// CRI talks to the daemon's CRI runtime service.
 	CRI runtimeapi.RuntimeServiceClient
 
@@ -71,6 +74,9 @@ func Start(ctx context.Context, dir string) (_ *Containerd, err error) {
 	}
 	c := &Containerd{Dir: dir, Socket: filepath.Join(dir, "containerd.sock"), FIFODir: filepath.Join(dir, "fifo")}
 	c.Endpoint = "unix://" + c.Socket
+	if c.Flock, err = buildFlock(dir); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{"root", "state", "cni", "pods", "fifo"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 )
 
@@ -63,6 +64,27 @@ rm -f "$1"
 		}
 	}
 	return []string{busybox, pause}, nil
+}
+
+// buildFlock builds the static flock helper (./flock) into dir and returns
+// its path.
+func buildFlock(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "flock")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	cmd := exec.Command(goBin, "build", "-o", out, "./internal/testenv/flock")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", errf("build the flock helper: %v\n%s", err, b)
+	}
+	return out, nil
 }
 
 // fresh says file exists and is newer than dep.

@@ -86,6 +86,7 @@ func (c *Containerd) RunPod(t testing.TB, spec PodSpec) *Pod {
 				Command:  cmd,
 				Labels:   cl,
 				LogPath:  cs.Name + ".log",
+				Mounts:   []*runtimeapi.Mount{{HostPath: c.Flock, ContainerPath: "/usr/bin/flock", Readonly: true}},
 			},
 			SandboxConfig: sbConfig,
 		})
@@ -109,8 +110,7 @@ func (c *Containerd) StopContainer(t testing.TB, pod *Pod, name string) {
 }
 
 // ExecSync runs cmd in a container of pod through CRI ExecSync, for test
-// assertions (ps, cat), and returns its stdout. It fails t on a non-zero
-// exit unless allowFail.
+// assertions (ps, cat), and returns its stdout and exit code.
 func (c *Containerd) ExecSync(t testing.TB, pod *Pod, name string, cmd ...string) (stdout string, exitCode int) {
 	t.Helper()
 	resp, err := c.CRI.ExecSync(t.Context(), &runtimeapi.ExecSyncRequest{ContainerId: pod.ContainerIDs[name], Cmd: cmd, Timeout: 10})
