@@ -87,7 +87,6 @@ func TestCommandRunsAsContainerProcess(t *testing.T) {
 // that only stays frozen while its client session does.
 var flockHold = []string{"flock", "/tmp/lock", "-c", "echo ready; cat"}
 
-
 func TestHoldFlock(t *testing.T) {
 	rt, pod := setup(t)
 	tryLock := func() int {
