@@ -23,8 +23,8 @@ unit:
 	$(GO) test -short $(TEST_FLAGS) ./...
 
 # test: everything, integration and e2e included (see README).
-test: lint build
-	QUIESCE_INTEGRATION=1 $(GO) test $(TEST_FLAGS) ./...
+test: lint verify-generate chart-lint build
+	QUIESCE_INTEGRATION=1 HELM=$(CURDIR)/$(HELM) $(GO) test $(TEST_FLAGS) ./...
 
 bench:
 	@echo "benchmarks: see bench-* targets"
