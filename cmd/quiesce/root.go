@@ -17,5 +17,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newCoordinatorCommand())
 	root.AddCommand(newBackupCommand())
+	root.AddCommand(newHooksCommand())
 	return root
 }
