@@ -1,0 +1,91 @@
+// Package metrics defines quiesce's Prometheus metrics on a registry passed
+// in from cmd/ (never the default one), with units in their names and
+// low-cardinality labels: no pod or backup names.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Agent holds the agent's metrics.
+type Agent struct {
+	HookDuration     *prometheus.HistogramVec // labels: phase (pre, post), result (ok, failed, timeout, error)
+	FreezeWindow     prometheus.Histogram
+	ControlOverhead  prometheus.Histogram
+	CaptureDuration  *prometheus.HistogramVec // labels: mode (staged, direct)
+	UploadDuration   prometheus.Histogram
+	CaptureBytes     prometheus.Counter
+	CaptureFiles     prometheus.Counter
+	UploadedBytes    prometheus.Counter
+	PodsFinished     *prometheus.CounterVec // labels: phase (Completed, Failed)
+	ThawedByDeadline prometheus.Counter
+	ThawedOnRestart  prometheus.Counter
+}
+
+// Coordinator holds the coordinator's metrics.
+type Coordinator struct {
+	Backups              *prometheus.CounterVec // labels: phase
+	LastSuccessfulBackup *prometheus.GaugeVec   // labels: schedule; unix seconds
+	BackupDuration       prometheus.Histogram
+}
+
+var hookBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
+var longBuckets = []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600}
+
+// NewAgent registers the agent's metrics on reg.
+func NewAgent(reg prometheus.Registerer) *Agent {
+	m := &Agent{
+		HookDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "quiesce_hook_duration_seconds",
+			Help: "Duration of hook runs by phase and result.", Buckets: hookBuckets}, []string{"phase", "result"}),
+		FreezeWindow: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quiesce_freeze_window_seconds",
+			Help: "Time a pod was frozen: first pre-hook start to last post-hook end.", Buckets: longBuckets}),
+		ControlOverhead: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quiesce_freeze_control_overhead_seconds",
+			Help: "Freeze window minus hook and capture time.", Buckets: hookBuckets}),
+		CaptureDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "quiesce_capture_duration_seconds",
+			Help: "Duration of volume captures inside the freeze.", Buckets: longBuckets}, []string{"mode"}),
+		UploadDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quiesce_upload_duration_seconds",
+			Help: "Duration of uploads of staged captures, after thaw.", Buckets: longBuckets}),
+		CaptureBytes:  prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_capture_bytes_total", Help: "Bytes of volume data captured."}),
+		CaptureFiles:  prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_capture_files_total", Help: "Files of volume data captured."}),
+		UploadedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_uploaded_bytes_total", Help: "Bytes written to the repository."}),
+		PodsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quiesce_pod_backups_total",
+			Help: "Pod backups finished, by final phase."}, []string{"phase"}),
+		ThawedByDeadline: prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_thawed_by_deadline_total",
+			Help: "Pods thawed because their freeze deadline passed before the capture finished."}),
+		ThawedOnRestart: prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_thawed_on_restart_total",
+			Help: "Pods found frozen in the journal at agent start and thawed."}),
+	}
+	reg.MustRegister(m.HookDuration, m.FreezeWindow, m.ControlOverhead, m.CaptureDuration, m.UploadDuration,
+		m.CaptureBytes, m.CaptureFiles, m.UploadedBytes, m.PodsFinished, m.ThawedByDeadline, m.ThawedOnRestart)
+	return m
+}
+
+// NewCoordinator registers the coordinator's metrics on reg.
+func NewCoordinator(reg prometheus.Registerer) *Coordinator {
+	m := &Coordinator{
+		Backups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quiesce_backups_total",
+			Help: "Backups finished, by phase."}, []string{"phase"}),
+		LastSuccessfulBackup: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "quiesce_last_successful_backup_timestamp_seconds",
+			Help: "Completion time of the last Completed backup, by schedule."}, []string{"schedule"}),
+		BackupDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quiesce_backup_duration_seconds",
+			Help: "Duration of backups, start to completion.", Buckets: longBuckets}),
+	}
+	reg.MustRegister(m.Backups, m.LastSuccessfulBackup, m.BackupDuration)
+	return m
+}
+
+// NewRegistry returns a registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Handler serves reg in the Prometheus text format.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
