@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/quiesce-dev/quiesce/agent/phase"
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 )
 
 // Record is one pod's entry.
@@ -30,6 +31,12 @@ type Record struct {
 	ThawBy    time.Time   `json:"thawBy,omitempty"`
 	Reason    string      `json:"reason,omitempty"`
 	Updated   time.Time   `json:"updated"`
+	// NodeBackup and Assignment are what a restarted agent needs to thaw
+	// the pod and finish its upload without asking the API server.
+	NodeBackup string             `json:"nodeBackup,omitempty"`
+	Staged     bool               `json:"staged,omitempty"`
+	Assignment *api.PodAssignment `json:"assignment,omitempty"`
+	Captured   []api.VolumeResult `json:"captured,omitempty"`
 }
 
 // Journal is a directory of records.

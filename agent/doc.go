@@ -1,0 +1,9 @@
+// Package agent is the per-node half of quiesce. It acts only on the
+// NodeBackups of its own node: for each assigned pod it runs the pre-hooks
+// through the node's container runtime, captures the pod's volumes from the
+// kubelet's host paths, runs the post-hooks, and uploads the capture after
+// the thaw. The per-pod decisions live in agent/phase; this package carries
+// them out, records each phase in the node-local journal before acting on
+// it, and mirrors results to the NodeBackup status without ever making the
+// freeze path wait on the API server.
+package agent
