@@ -278,7 +278,12 @@ func sameRepo(cfg Config) bool {
 		return false
 	}
 	o, ok := lc.Storage.Config.(*filesystem.Options)
-	return ok && filepath.Clean(o.Path) == cfg.Path
+	var limit float64
+	if lc.Throttling != nil {
+		limit = lc.Throttling.UploadBytesPerSecond
+	}
+	return ok && filepath.Clean(o.Path) == cfg.Path && limit == cfg.UploadBytesPerSecond &&
+		lc.ReadOnly == cfg.ReadOnly && lc.UsernameAtHost() == cfg.Client
 }
 
 func open(ctx context.Context, cfg Config) (*Engine, error) {
@@ -365,10 +370,12 @@ func (e *Engine) Close(ctx context.Context) error {
 
 // Status describes an open repository.
 type Status struct {
-	Path, ConfigFile, CacheDir, Client        string
-	Hash, Encryption, Splitter                string
-	MaintenanceOwner                          string
-	LastQuickMaintenance, LastFullMaintenance time.Time
+	Path, ConfigFile, CacheDir, Client string
+	Hash, Encryption, Splitter         string
+	MaintenanceOwner                   string
+	// LastMaintenance is the end of the latest successful maintenance task;
+	// Next* are kopia's schedule (advanced by every run).
+	LastMaintenance, NextQuickMaintenance, NextFullMaintenance time.Time
 }
 
 // Status reports the repository format and maintenance state.
@@ -387,17 +394,19 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 	}
 	s.MaintenanceOwner = p.Owner
 	if sch, err := maintenance.GetSchedule(ctx, dr); err == nil {
-		s.LastQuickMaintenance = lastRun(sch, maintenance.TaskDeleteOrphanedBlobsQuick)
-		s.LastFullMaintenance = lastRun(sch, maintenance.TaskDeleteOrphanedBlobsFull)
+		s.LastMaintenance = lastRun(sch)
+		s.NextQuickMaintenance, s.NextFullMaintenance = sch.NextQuickMaintenanceTime, sch.NextFullMaintenanceTime
 	}
 	return s, nil
 }
 
-func lastRun(s *maintenance.Schedule, task maintenance.TaskType) time.Time {
+func lastRun(s *maintenance.Schedule) time.Time {
 	var t time.Time
-	for _, r := range s.Runs[task] {
-		if r.Success && r.End.After(t) {
-			t = r.End
+	for _, runs := range s.Runs {
+		for _, r := range runs {
+			if r.Success && r.End.After(t) {
+				t = r.End
+			}
 		}
 	}
 	return t

@@ -29,6 +29,10 @@ func snapshotOf(m *snapshot.Manifest) Snapshot {
 	s := Snapshot{ID: string(m.ID), Source: sourceFromInfo(m.Source), StartTime: m.StartTime.ToTime(),
 		EndTime: m.EndTime.ToTime(), Files: int64(m.Stats.TotalFileCount), Dirs: int64(m.Stats.TotalDirectoryCount),
 		Bytes: m.Stats.TotalFileSize, Tags: map[string]string{}, Description: m.Description}
+	if m.RootEntry != nil && m.RootEntry.DirSummary != nil {
+		sum := m.RootEntry.DirSummary
+		s.Files, s.Dirs, s.Bytes = sum.TotalFileCount, sum.TotalDirCount, sum.TotalFileSize
+	}
 	for k, v := range m.Tags {
 		k = strings.TrimPrefix(k, tagPrefix)
 		if k == TagExpiresAt {

@@ -18,5 +18,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newCoordinatorCommand())
 	root.AddCommand(newBackupCommand())
 	root.AddCommand(newHooksCommand())
+	root.AddCommand(newFsCommand())
+	root.AddCommand(newRepoCommand())
 	return root
 }
