@@ -1,0 +1,154 @@
+package hookrun
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/quiesce-dev/quiesce/cri"
+	"github.com/quiesce-dev/quiesce/hook"
+)
+
+// Frozen is a pod after its pre-backup hooks ran: it holds the processes
+// of its Hold-mode hooks until Thaw. Whatever Freeze returned, call Thaw.
+type Frozen struct {
+	rt    cri.Runtime
+	pod   PodRef
+	opts  Options
+	holds []holding
+
+	once    sync.Once
+	results Results
+}
+
+type holding struct {
+	h    hook.Hook
+	held cri.Held
+	res  Result
+}
+
+// Freeze runs a pod's pre-backup hooks in order. Exec-mode hooks run to
+// completion; Hold-mode hooks are started and left running once ready. A
+// failing hook with OnError Fail stops the rest; Results.Err then says the
+// pod must not be captured, but the caller must still call Thaw, which
+// releases what was held. If ctx is cancelled while hooks are held, the
+// runtime releases them (cri.Holder), so a caller that dies never leaves an
+// application frozen.
+func Freeze(ctx context.Context, rt cri.Runtime, pod PodRef, pre []hook.Hook, opts Options) (*Frozen, Results) {
+	f := &Frozen{rt: rt, pod: pod, opts: opts}
+	res := runPhase(ctx, pod, pre, opts, nil, func(ctx context.Context, h hook.Hook) Result {
+		if h.Mode != hook.Hold {
+			return runExec(ctx, rt, pod, h, opts)
+		}
+		return f.hold(ctx, h)
+	})
+	return f, res
+}
+
+func holdOptions(h hook.Hook) cri.HoldOptions {
+	var o cri.HoldOptions
+	if h.Hold != nil {
+		o = cri.HoldOptions{ReadyLine: h.Hold.ReadyLine, ReadyTimeout: h.Hold.ReadyTimeout, ReleaseInput: h.Hold.ReleaseInput, ReleaseTimeout: h.Hold.ReleaseTimeout}
+	}
+	// The hook's timeout bounds whichever wait has none of its own.
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = hook.DefaultTimeout
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = timeout
+	}
+	if o.ReleaseTimeout <= 0 {
+		o.ReleaseTimeout = timeout
+	}
+	return o
+}
+
+func (f *Frozen) hold(ctx context.Context, h hook.Hook) Result {
+	r := newResult(h)
+	r.Mode = hook.Hold
+	r.Attempts = 1
+	start := time.Now()
+	held, err := f.rt.Hold(ctx, f.pod.container(h.Container), h.Command, holdOptions(h))
+	r.Duration = time.Since(start)
+	if err != nil {
+		r.Outcome, r.Err = Failed, hookError(f.pod, h, err)
+		return r
+	}
+	r.Outcome = Held
+	f.holds = append(f.holds, holding{h: h, held: held, res: r})
+	return r
+}
+
+// Held reports how many hooks are held.
+func (f *Frozen) Held() int { return len(f.holds) }
+
+// thawSlack is added to the time Thaw may take once its caller's context is
+// gone, for runtime calls and cleanup.
+const thawSlack = 30 * time.Second
+
+// ThawBudget is how long Thaw may run once ctx is cancelled: every release
+// and post-hook at its full timeout (retries included), plus slack.
+func (f *Frozen) ThawBudget(post []hook.Hook) time.Duration {
+	d := thawSlack
+	for _, h := range f.holds {
+		d += holdOptions(h.h).ReleaseTimeout
+	}
+	for _, h := range post {
+		t := h.Timeout
+		if t <= 0 {
+			t = hook.DefaultTimeout
+		}
+		d += time.Duration(h.Retries+1) * (t + f.opts.retryDelay())
+	}
+	return d
+}
+
+// Thaw releases the held hooks (in reverse order, like unlocking), then runs
+// the post-backup hooks in order, each gated by its When on captureOK (pass
+// false when the pre-hooks or the capture failed). Releasing comes first so
+// the application is frozen no longer than needed, and is never skipped: a
+// failing release does not stop the other releases or the post-hooks. Thaw
+// does not stop when ctx is cancelled: it runs on a context detached from
+// ctx, bounded by ThawBudget. Only the first call does anything; later calls
+// return its results.
+func (f *Frozen) Thaw(ctx context.Context, post []hook.Hook, captureOK bool) Results {
+	f.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.ThawBudget(post))
+		defer cancel()
+		log := f.opts.logger()
+		for _, h := range slices.Backward(f.holds) {
+			r := h.res
+			res, err := h.held.Release(ctx)
+			r.fill(res)
+			r.Duration = res.Duration
+			if err != nil {
+				r.Outcome, r.Err = Failed, hookError(f.pod, h.h, fmt.Errorf("release: %w", err))
+			} else {
+				r.Outcome = Released
+			}
+			logResult(log, f.pod, r)
+			f.results = append(f.results, r)
+		}
+		f.results = append(f.results, runPhase(ctx, f.pod, post, f.opts, whenGate(captureOK), func(ctx context.Context, h hook.Hook) Result {
+			return runExec(ctx, f.rt, f.pod, h, f.opts)
+		})...)
+	})
+	return f.results
+}
+
+// whenGate skips a post-hook whose When does not match the capture's
+// outcome.
+func whenGate(captureOK bool) func(hook.Hook) string {
+	return func(h hook.Hook) string {
+		switch {
+		case h.When == hook.OnSuccess && !captureOK:
+			return "not run: when is OnSuccess and the backup of the pod failed"
+		case h.When == hook.OnFailure && captureOK:
+			return "not run: when is OnFailure and the backup of the pod succeeded"
+		}
+		return ""
+	}
+}
