@@ -15,6 +15,7 @@ import (
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/blob/filesystem"
+	"github.com/kopia/kopia/repo/blob/s3"
 	"github.com/kopia/kopia/repo/blob/throttling"
 	"github.com/kopia/kopia/repo/content"
 	"github.com/kopia/kopia/repo/format"
@@ -31,8 +32,10 @@ const DefaultMaintenanceOwner = "maintenance@quiesce"
 
 // Config says where a repository is and how this process talks to it.
 type Config struct {
-	// Path of a filesystem repository.
+	// Path of a filesystem repository (when S3 is nil).
 	Path string
+	// S3 selects an S3-compatible object store instead of Path.
+	S3 *S3
 	// Password encrypts the repository; required (see LoadPassword).
 	Password string
 	// ConfigFile keeps the kopia connection; default CacheDir/repository.config.
@@ -53,6 +56,18 @@ type Config struct {
 	// ReadOnly opens without a writer (restore, verify).
 	ReadOnly bool
 }
+
+// S3 locates a repository in an S3-compatible bucket.
+type S3 struct {
+	Endpoint, Bucket, Prefix, Region string
+	AccessKeyID, SecretAccessKey     string
+	// DisableTLS talks plain HTTP (in-cluster gateways, tests).
+	DisableTLS bool
+	// InsecureSkipVerify accepts any server certificate.
+	InsecureSkipVerify bool
+}
+
+func (s *S3) String() string { return "s3://" + s.Bucket + "/" + s.Prefix + " at " + s.Endpoint }
 
 // LoadPassword returns the password from file (if set) or $QUIESCE_REPO_PASSWORD.
 // It never falls back to a built-in password.
@@ -78,14 +93,21 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Password == "" {
 		return c, ErrNoPassword
 	}
-	if c.Path == "" {
-		return c, errors.New("repository path is empty (set --repo PATH)")
+	switch {
+	case c.S3 != nil:
+		if c.S3.Bucket == "" || c.S3.Endpoint == "" {
+			return c, errors.New("s3 repository needs a bucket and an endpoint (set --s3-bucket and --s3-endpoint)")
+		}
+		c.Path = c.S3.String()
+	case c.Path == "":
+		return c, errors.New("repository path is empty (set --repo PATH or --s3-bucket)")
+	default:
+		abs, err := filepath.Abs(c.Path)
+		if err != nil {
+			return c, fmt.Errorf("repository path %q: %w", c.Path, err)
+		}
+		c.Path = abs
 	}
-	abs, err := filepath.Abs(c.Path)
-	if err != nil {
-		return c, fmt.Errorf("repository path %q: %w", c.Path, err)
-	}
-	c.Path = abs
 	if c.CacheDir == "" {
 		d, err := os.UserCacheDir()
 		if err != nil {
@@ -122,6 +144,17 @@ func (c Config) clientOptions() repo.ClientOptions {
 }
 
 func (c Config) storage(ctx context.Context, create bool) (blob.Storage, error) {
+	if c.S3 != nil {
+		st, err := s3.New(ctx, &s3.Options{
+			BucketName: c.S3.Bucket, Prefix: c.S3.Prefix, Endpoint: c.S3.Endpoint, Region: c.S3.Region,
+			AccessKeyID: c.S3.AccessKeyID, SecretAccessKey: c.S3.SecretAccessKey,
+			DoNotUseTLS: c.S3.DisableTLS, DoNotVerifyTLS: c.S3.InsecureSkipVerify,
+		}, create)
+		if err != nil {
+			return nil, fmt.Errorf("repository storage %s: %w", c.Path, err)
+		}
+		return st, nil
+	}
 	if _, err := os.Stat(c.Path); !create && errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("repository %s does not exist: %w", c.Path, ErrNotInitialized)
 	}
@@ -277,12 +310,18 @@ func sameRepo(cfg Config) bool {
 	if err != nil || lc.Storage == nil {
 		return false
 	}
-	o, ok := lc.Storage.Config.(*filesystem.Options)
+	var ok bool
+	switch o := lc.Storage.Config.(type) {
+	case *filesystem.Options:
+		ok = cfg.S3 == nil && filepath.Clean(o.Path) == cfg.Path
+	case *s3.Options:
+		ok = cfg.S3 != nil && o.BucketName == cfg.S3.Bucket && o.Prefix == cfg.S3.Prefix && o.Endpoint == cfg.S3.Endpoint
+	}
 	var limit float64
 	if lc.Throttling != nil {
 		limit = lc.Throttling.UploadBytesPerSecond
 	}
-	return ok && filepath.Clean(o.Path) == cfg.Path && limit == cfg.UploadBytesPerSecond &&
+	return ok && limit == cfg.UploadBytesPerSecond &&
 		lc.ReadOnly == cfg.ReadOnly && lc.UsernameAtHost() == cfg.Client
 }
 

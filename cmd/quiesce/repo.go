@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ type repoFlags struct {
 	path, passwordFile, cacheDir, configFile, client string
 	cacheSizeMB                                      int64
 	uploadLimitMBps                                  float64
+	s3                                               fsbackup.S3
 }
 
 func (f *repoFlags) add(fs *pflag.FlagSet) {
@@ -28,6 +30,12 @@ func (f *repoFlags) add(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.cacheSizeMB, "cache-size-mb", 256, "size bound of each of the content and metadata caches")
 	fs.StringVar(&f.client, "client", "", "this client's user@host (default quiesce@HOSTNAME)")
 	fs.Float64Var(&f.uploadLimitMBps, "upload-limit-mbps", 0, "throttle writes to storage, MB/s (0: none)")
+	fs.StringVar(&f.s3.Bucket, "s3-bucket", "", "S3 bucket (instead of --repo)")
+	fs.StringVar(&f.s3.Endpoint, "s3-endpoint", "s3.amazonaws.com", "S3 endpoint host[:port]")
+	fs.StringVar(&f.s3.Prefix, "s3-prefix", "", "object name prefix in the bucket")
+	fs.StringVar(&f.s3.Region, "s3-region", "", "S3 region")
+	fs.BoolVar(&f.s3.DisableTLS, "s3-disable-tls", false, "plain HTTP to the endpoint")
+	fs.BoolVar(&f.s3.InsecureSkipVerify, "s3-insecure-skip-verify", false, "do not verify the endpoint's certificate")
 }
 
 func (f *repoFlags) config() (fsbackup.Config, error) {
@@ -35,8 +43,14 @@ func (f *repoFlags) config() (fsbackup.Config, error) {
 	if err != nil {
 		return fsbackup.Config{}, err
 	}
+	var s3 *fsbackup.S3
+	if f.s3.Bucket != "" {
+		s3 = &f.s3
+		// Credentials come from the environment only, never from flags.
+		s3.AccessKeyID, s3.SecretAccessKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
 	return fsbackup.Config{
-		Path: f.path, Password: pw, CacheDir: f.cacheDir, ConfigFile: f.configFile, Client: f.client,
+		S3: s3, Path: f.path, Password: pw, CacheDir: f.cacheDir, ConfigFile: f.configFile, Client: f.client,
 		CacheSizeBytes: f.cacheSizeMB << 20, UploadBytesPerSecond: f.uploadLimitMBps * 1e6,
 	}, nil
 }
