@@ -10,5 +10,6 @@ func newHooksCommand() *cobra.Command {
 		Short: "Check and try pod backup hooks (Velero-compatible annotations and specs)",
 	}
 	hooks.AddCommand(newHooksLintCommand())
+	hooks.AddCommand(newHooksTestCommand())
 	return hooks
 }

@@ -23,6 +23,9 @@ type ContainerSpec struct {
 	Name string
 	// Command defaults to sleeping forever.
 	Command []string
+	// Mounts maps container paths to host paths (directories or files),
+	// e.g. a directory several containers share.
+	Mounts map[string]string
 }
 
 // Pod is a pod sandbox with running containers, labelled as kubelet labels
@@ -74,6 +77,10 @@ func (c *Containerd) RunPod(t testing.TB, spec PodSpec) *Pod {
 		if len(cmd) == 0 {
 			cmd = []string{"sleep", "2147483647"}
 		}
+		mounts := []*runtimeapi.Mount{{HostPath: c.Flock, ContainerPath: "/usr/bin/flock", Readonly: true}}
+		for ctrPath, hostPath := range cs.Mounts {
+			mounts = append(mounts, &runtimeapi.Mount{HostPath: hostPath, ContainerPath: ctrPath})
+		}
 		cl := map[string]string{"io.kubernetes.container.name": cs.Name}
 		for k, v := range labels {
 			cl[k] = v
@@ -86,7 +93,7 @@ func (c *Containerd) RunPod(t testing.TB, spec PodSpec) *Pod {
 				Command:  cmd,
 				Labels:   cl,
 				LogPath:  cs.Name + ".log",
-				Mounts:   []*runtimeapi.Mount{{HostPath: c.Flock, ContainerPath: "/usr/bin/flock", Readonly: true}},
+				Mounts:   mounts,
 			},
 			SandboxConfig: sbConfig,
 		})
