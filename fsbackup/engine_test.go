@@ -140,6 +140,19 @@ func TestFileErrors(t *testing.T) {
 			t.Fatalf("vanished file should be reported and skipped: %v %+v", err, res)
 		}
 	})
+	t.Run("RealVanish", func(t *testing.T) {
+		e, _ := newEngine(t)
+		vol := filepath.Join(t.TempDir(), "vol")
+		makeTree(t, vol)
+		e.wrapDir = func(d kfs.Directory) kfs.Directory { return vanishingDir{Directory: d, victim: "small.txt"} }
+		res, err := e.Backup(t.Context(), vol, BackupOptions{Source: testSource})
+		if err != nil || len(res.FileErrors) != 1 || res.FileErrors[0].Path != "a/small.txt" || !res.FileErrors[0].Vanished {
+			t.Fatalf("file deleted after listing: %v %+v", err, res)
+		}
+		if res.Files != 3 {
+			t.Errorf("snapshot should hold the 3 remaining files: %+v", res)
+		}
+	})
 	t.Run("IgnoreAll", func(t *testing.T) {
 		e, _ := newEngine(t)
 		e.FileErrors = IgnoreAll
@@ -150,11 +163,6 @@ func TestFileErrors(t *testing.T) {
 		}
 	})
 }
-
-// A real vanished file: a FIFO that no writer opens would block, so use a
-// real directory and delete a file the engine has listed. kopia lists a
-// directory before reading it, so deleting from the progress callback of the
-// first hashed file races; the unit test above is the deterministic one.
 
 func TestPasswords(t *testing.T) {
 	_, cfg := newEngine(t)

@@ -211,3 +211,46 @@ type faultyFile struct {
 func (f faultyFile) Open(context.Context) (kfs.Reader, error) {
 	return nil, &fs.PathError{Op: "open", Path: f.Name(), Err: f.err}
 }
+
+// vanishingDir deletes the real file named victim when kopia opens it, so
+// kopia's own open fails with a real ENOENT (listed, then gone).
+type vanishingDir struct {
+	kfs.Directory
+	victim string
+}
+
+func (d vanishingDir) Iterate(ctx context.Context) (kfs.DirectoryIterator, error) {
+	it, err := d.Directory.Iterate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return vanishingIter{DirectoryIterator: it, d: d}, nil
+}
+
+type vanishingIter struct {
+	kfs.DirectoryIterator
+	d vanishingDir
+}
+
+func (i vanishingIter) Next(ctx context.Context) (kfs.Entry, error) {
+	e, err := i.DirectoryIterator.Next(ctx)
+	if e == nil || err != nil {
+		return e, err
+	}
+	switch x := e.(type) {
+	case kfs.Directory:
+		return vanishingDir{Directory: x, victim: i.d.victim}, nil
+	case kfs.File:
+		if x.Name() == i.d.victim {
+			return vanishingFile{File: x}, nil
+		}
+	}
+	return e, nil
+}
+
+type vanishingFile struct{ kfs.File }
+
+func (f vanishingFile) Open(ctx context.Context) (kfs.Reader, error) {
+	_ = os.Remove(f.LocalFilesystemPath())
+	return f.File.Open(ctx)
+}
