@@ -7,17 +7,21 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
 [ "$(id -u)" = 0 ] || die "down.sh needs root"
+# running PID: true while PID exists and is not a zombie (the daemons' parent
+# is init, which may reap late).
+running() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ "$st" != Z ]; }
 # stop NAME: SIGTERM, then SIGKILL after 10 s, of a daemon started by up.sh.
 stop() {
-  local f=$STATE/run/$1.pid pid
+  local f=$STATE/run/$1.pid pid t0=$SECONDS
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if running "$pid"; then
     kill "$pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
+    for _ in $(seq 100); do running "$pid" || break; sleep 0.1; done
+    running "$pid" && { log "$1 (pid $pid) ignored SIGTERM for 10s: SIGKILL"; kill -9 "$pid" 2>/dev/null; }
   fi
   rm -f "$f"
+  ((SECONDS - t0 < 3)) || log "$1 took $((SECONDS - t0))s to stop"
 }
 nsinode() { stat -L -c %i "$1" 2>/dev/null; }
 # sweep N: SIGKILL every process left in node N's mount or network namespace or

@@ -7,7 +7,7 @@ files=("$@"); ((${#files[@]})) || files=("$CACHE"/images/*.tar)
 for n in "${NODES[@]}"; do
   if [ ! -S "$(sock "$n")" ]; then log "node $n not running: images will be imported by cluster-up"; continue; fi
   for f in "${files[@]}"; do
-    ctr --address "$(sock "$n")" -n k8s.io images import -q "$f" >/dev/null || die "import $f into node $n"
+    ctr --address "$(sock "$n")" -n k8s.io images import "$f" >/dev/null || die "import $f into node $n"
   done
   log "node $n: imported ${files[*]##*/}"
 done

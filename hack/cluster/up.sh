@@ -173,7 +173,7 @@ YAML
 import_images() {
   local f
   for f in "$CACHE"/images/*.tar; do
-    ctr --address "$(sock "$1")" -n k8s.io images import -q "$f" >/dev/null || die "import $f into $1"
+    ctr --address "$(sock "$1")" -n k8s.io images import "$f" >/dev/null || die "import $f into $1"
   done
 }
 
