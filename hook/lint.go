@@ -88,8 +88,7 @@ func (l *Linter) Add(name string, r io.Reader) error {
 				Fix: "fix the syntax; documents after this one were not read"})
 			return nil
 		}
-		budget := maxNodes
-		v, err := toValue(&doc, &budget)
+		v, err := toValue(&doc)
 		if err != nil {
 			l.ps.add(Problem{Object: fmt.Sprintf("%s document %d", where, i), Message: err.Error()})
 			continue
@@ -102,12 +101,23 @@ func (l *Linter) Add(name string, r io.Reader) error {
 	}
 }
 
-const maxNodes = 1 << 20
+// maxNodes bounds the nodes a document expands to, aliases included.
+const maxNodes = 1 << 18
 
 // toValue turns a YAML node into JSON-able values. Duplicate keys keep the
 // last value, as Kubernetes' YAML decoder does; checkDuplicates reports them.
-func toValue(n *yaml.Node, budget *int) (any, error) {
-	if *budget--; *budget < 0 {
+func toValue(n *yaml.Node) (any, error) {
+	c := converter{budget: maxNodes, expanding: map[*yaml.Node]bool{}}
+	return c.value(n)
+}
+
+type converter struct {
+	budget    int
+	expanding map[*yaml.Node]bool // anchors being expanded
+}
+
+func (c *converter) value(n *yaml.Node) (any, error) {
+	if c.budget--; c.budget < 0 {
 		return nil, errors.New("document too large (or an alias bomb)")
 	}
 	switch n.Kind {
@@ -115,13 +125,22 @@ func toValue(n *yaml.Node, budget *int) (any, error) {
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return toValue(n.Content[0], budget)
+		return c.value(n.Content[0])
 	case yaml.AliasNode:
-		return toValue(n.Alias, budget)
+		if n.Alias == nil || n.Alias.Kind == yaml.AliasNode {
+			return nil, fmt.Errorf("line %d: bad alias", n.Line)
+		}
+		// An anchor is being expanded while its alias is met: a cycle.
+		if c.expanding[n.Alias] {
+			return nil, fmt.Errorf("line %d: recursive alias *%s", n.Line, n.Value)
+		}
+		c.expanding[n.Alias] = true
+		defer delete(c.expanding, n.Alias)
+		return c.value(n.Alias)
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := toValue(c, budget)
+		for _, ch := range n.Content {
+			v, err := c.value(ch)
 			if err != nil {
 				return nil, err
 			}
@@ -135,7 +154,7 @@ func toValue(n *yaml.Node, budget *int) (any, error) {
 			if k.Kind != yaml.ScalarNode {
 				return nil, fmt.Errorf("line %d: mapping key is not a scalar", k.Line)
 			}
-			v, err := toValue(n.Content[i+1], budget)
+			v, err := c.value(n.Content[i+1])
 			if err != nil {
 				return nil, err
 			}
