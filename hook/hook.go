@@ -2,6 +2,12 @@
 // and from Backup/Restore specs, the hooks Velero users write today (with
 // Velero's documented semantics) and quiesce's own extensions. It is pure: no
 // I/O, no clock.
+//
+// Entry points: BackupHooks and RestoreHooks resolve a pod's hooks (from
+// annotations, which replace the spec hooks of their phase, and from
+// Velero-shaped spec hooks); Lint checks manifests. README.md lists every
+// annotation key, the list form (pre.hook.backup.quiesce.dev/hooks), the
+// precedence rules and where this package deliberately differs from Velero.
 package hook
 
 import (

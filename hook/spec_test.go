@@ -277,6 +277,26 @@ resources:
 				Timeout: 2 * time.Minute}},
 		},
 		{
+			name: "restore list form under our domain replaces the spec's exec hooks",
+			pod: podIn("app", nil, map[string]string{
+				"post.hook.restore.quiesce.dev/hooks": `[{"command":["/app/reindex"],"waitTimeout":"5m","waitForReady":true,"retries":1},` +
+					`{"name":"warm","container":"sidecar","command":["warm"],"onError":"Fail","timeout":"2m"}]`,
+			}, "postgres", "sidecar"),
+			spec: `
+resources:
+- name: ignored-for-exec
+  postHooks:
+  - exec: {command: [never]}
+`,
+			post: []Hook{
+				{Name: "post-restore[0]", Phase: PostRestore, Source: Source{Kind: "annotation", Ref: "post.hook.restore.quiesce.dev/hooks[0]"},
+					Container: "postgres", Command: []string{"/app/reindex"}, Timeout: DefaultTimeout, OnError: Continue, Mode: Exec,
+					Retries: 1, WaitTimeout: 5 * time.Minute, WaitForReady: true},
+				{Name: "warm", Phase: PostRestore, Source: Source{Kind: "annotation", Ref: "post.hook.restore.quiesce.dev/hooks[1]"},
+					Container: "sidecar", Command: []string{"warm"}, Timeout: 2 * time.Minute, OnError: Fail, Mode: Exec},
+			},
+		},
+		{
 			name: "bad restore annotations",
 			pod: podIn("shop", nil, map[string]string{
 				"post.hook.restore.velero.io/command":        `["x"]`,
