@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -58,7 +57,7 @@ hook failed or the pod's hooks do not validate. Ctrl-C during the hold thaws at 
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
 	fs.StringVar(&f.endpoint, "runtime-endpoint", criContainerd.DefaultEndpoint, "containerd socket")
 	fs.StringVar(&f.fifoDir, "fifo-dir", "", "directory for exec stdio FIFOs (default: containerd's)")
-	fs.StringVar(&f.logLevel, "log-level", "warn", "log level: debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&f.logLevel, "log-level", "error", "log level: debug, info, warn or error (logs go to stderr; results are printed anyway)")
 	fs.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	_ = fs.MarkHidden("fifo-dir")
 	_ = cmd.MarkFlagRequired("pod")
@@ -106,7 +105,7 @@ func runHooksTest(ctx context.Context, out io.Writer, f hooksTestFlags) error {
 	}
 	defer rt.Close()
 	ref := hookrun.PodRef{Namespace: ns, Name: name, UID: string(pod.UID)}
-	opts := hookrun.Options{Logger: log.With(zap.String("pod", ref.String()), zap.String("podUID", ref.UID))}
+	opts := hookrun.Options{Logger: log}
 
 	frozen, preRes := hookrun.Freeze(ctx, rt, ref, pre, opts)
 	froze := preRes.Err() == nil

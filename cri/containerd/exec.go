@@ -126,6 +126,7 @@ func (r *Runtime) start(ctx context.Context, ref cri.ContainerRef, cmd []string,
 	if r.fifoDir != "" {
 		streams = append(streams, cio.WithFIFODir(r.fifoDir))
 	}
+	p.started = time.Now()
 	p.p, err = task.Exec(ctx, execID, &pspec, cio.NewCreator(streams...))
 	if err != nil {
 		return nil, r.containerErr(ref, id, err)
@@ -144,7 +145,6 @@ func (r *Runtime) start(ctx context.Context, ref cri.ContainerRef, cmd []string,
 		_, _ = p.p.Delete(dctx, containerd.WithProcessKill)
 		return nil, fmt.Errorf("%s: start command %q: %w", ref, cmd, grpcKind(err))
 	}
-	p.started = time.Now()
 	p.pid = int(p.p.Pid())
 	p.log.Debug("hook command started", zap.Strings("command", cmd), zap.Int("pid", p.pid))
 	go func() {
