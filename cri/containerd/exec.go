@@ -207,13 +207,15 @@ func (p *proc) doFinish(ctx context.Context, kill bool) (cri.ExecResult, error) 
 	if _, err := p.p.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		errs = append(errs, fmt.Errorf("%s: delete exec process: %w", p.ref, grpcKind(err)))
 	}
-	res := cri.ExecResult{ExitCode: int(p.status.ExitCode()), Duration: duration, TimedOut: kill}
-	if kill {
-		res.ExitCode = -1
-	}
-	if err := p.status.Error(); err != nil && !kill {
-		res.ExitCode = -1
-		errs = append(errs, fmt.Errorf("%s: wait for command: %w", p.ref, grpcKind(err)))
+	res := cri.ExecResult{ExitCode: -1, Duration: duration, TimedOut: kill}
+	select {
+	case <-p.exited: // p.status is set
+		if err := p.status.Error(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: wait for command: %w", p.ref, grpcKind(err)))
+		} else if !kill {
+			res.ExitCode = int(p.status.ExitCode())
+		}
+	default:
 	}
 	var t1, t2 bool
 	res.Stdout, t1 = p.stdout.Bytes()
