@@ -509,12 +509,12 @@ func (l *Linter) Report() Report {
 	// Validate every spec on its own too, so its problems show even when
 	// no template of the input matches it.
 	for _, b := range l.backups {
-		t := Target{Object: b.object, SpecObject: b.object, SpecPath: b.path}
+		t := Target{Object: b.object, SpecPath: b.path}
 		_, _, err := t.BackupHooks(&b.hooks)
 		addErr(&ps, err)
 	}
 	for _, r := range l.restores {
-		t := Target{Object: r.object, SpecObject: r.object, SpecPath: r.path}
+		t := Target{Object: r.object, SpecPath: r.path}
 		_, _, err := t.RestoreHooks(&r.hooks)
 		addErr(&ps, err)
 	}

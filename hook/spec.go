@@ -124,8 +124,25 @@ func specName(name string, i int) string {
 	return fmt.Sprintf("resources[%d]", i)
 }
 
-// specBackupHooks returns one phase's hooks from every matching entry of a
-// Backup's spec hooks, validating every entry.
+// ValidateBackupHooks checks every entry of a Backup's spec hooks, whatever
+// pods it selects (BackupHooks checks only the entries that select its
+// pod); object names the Backup in problems, e.g. "backup velero/nightly".
+func ValidateBackupHooks(object string, spec *v1alpha1.BackupHooks) error {
+	t := Target{Object: object}
+	_, _, err := t.BackupHooks(spec)
+	return err
+}
+
+// ValidateRestoreHooks is ValidateBackupHooks for a Restore's spec hooks.
+func ValidateRestoreHooks(object string, spec *v1alpha1.RestoreHooks) error {
+	t := Target{Object: object}
+	_, _, err := t.RestoreHooks(spec)
+	return err
+}
+
+// specBackupHooks returns one phase's hooks from every entry of a Backup's
+// spec hooks that selects the target, validating those entries (all
+// entries when the target has no pod spec: validation only).
 func (t *Target) specBackupHooks(spec *v1alpha1.BackupHooks, phase Phase, ps *problems) []Hook {
 	if spec == nil {
 		return nil
@@ -139,6 +156,9 @@ func (t *Target) specBackupHooks(spec *v1alpha1.BackupHooks, phase Phase, ps *pr
 			r.ExcludedResources, r.LabelSelector, false}, rpath, &sps)
 		if phase == PreBackup {
 			ps.list = append(ps.list, sps.list...)
+		}
+		if !match && t.Spec != nil {
+			continue // not this pod's hooks: ValidateBackupHooks checks them
 		}
 		list, key := r.PreHooks, "pre"
 		if phase == PostBackup {
@@ -207,6 +227,9 @@ func (t *Target) specRestoreHooks(spec *v1alpha1.RestoreHooks, ps *problems) (po
 		rpath := fmt.Sprintf("%s.resources[%d]", t.specPath(), i)
 		match := t.matches(selector{r.IncludedNamespaces, r.ExcludedNamespaces, r.IncludedResources,
 			r.ExcludedResources, r.LabelSelector, true}, rpath, ps)
+		if !match && t.Spec != nil {
+			continue // not this pod's hooks: ValidateRestoreHooks checks them
+		}
 		for j, rh := range r.PostHooks {
 			hpath := fmt.Sprintf("%s.postHooks[%d]", rpath, j)
 			name := fmt.Sprintf("%s/postHooks[%d]", specName(r.Name, i), j)

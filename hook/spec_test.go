@@ -152,34 +152,17 @@ resources:
 			},
 		},
 		{
-			name: "spec problems, and an unknown container only where the entry matches",
+			name: "problems of the entries that select the pod, and of selectors",
 			pod:  podIn("shop", nil, nil, "db"),
-			spec: `
-resources:
-- name: bad
-  excludedNamespaces: ["*"]
-  labelSelector: {matchExpressions: [{key: tier, operator: Exists, values: [x]}]}
-  pre:
-  - exec: {command: []}
-  - {}
-  post:
-  - exec: {command: [x], onError: Retry, timeout: -1s}
-- name: other-ns
-  includedNamespaces: [web]
-  pre:
-  - exec: {command: [x], container: web}
-- name: here
-  pre:
-  - exec: {command: [x], container: dbb}
-`,
+			spec: problemSpec,
 			problems: []string{
 				`pod shop/db-0: spec.hooks.resources[0].excludedNamespaces[0]="*": "*" excludes every namespace (remove the entry, or drop the whole hooks entry)`,
 				`pod shop/db-0: spec.hooks.resources[0].labelSelector: invalid label selector: values: Invalid value: ["x"]: values set must be empty for exists and does not exist (fix the selector's keys, operators and values)`,
-				`pod shop/db-0: spec.hooks.resources[0].pre[0].exec.command: empty command (set a command such as ["/bin/sh","-c","sync"])`,
-				`pod shop/db-0: spec.hooks.resources[0].pre[1].exec: missing exec (add exec: {command: [...]})`,
-				`pod shop/db-0: spec.hooks.resources[2].pre[0].exec.container="dbb": no such container in the pod (use one of: db)`,
-				`pod shop/db-0: spec.hooks.resources[0].post[0].exec.onError="Retry": unknown on-error value (use "Fail" or "Continue")`,
-				`pod shop/db-0: spec.hooks.resources[0].post[0].exec.timeout="-1s": negative duration (use a positive duration such as "30s")`,
+				`pod shop/db-0: spec.hooks.resources[1].pre[0].exec.command: empty command (set a command such as ["/bin/sh","-c","sync"])`,
+				`pod shop/db-0: spec.hooks.resources[1].pre[1].exec: missing exec (add exec: {command: [...]})`,
+				`pod shop/db-0: spec.hooks.resources[3].pre[0].exec.container="dbb": no such container in the pod (use one of: db)`,
+				`pod shop/db-0: spec.hooks.resources[1].post[0].exec.onError="Retry": unknown on-error value (use "Fail" or "Continue")`,
+				`pod shop/db-0: spec.hooks.resources[1].post[0].exec.timeout="-1s": negative duration (use a positive duration such as "30s")`,
 			},
 		},
 	}
@@ -196,6 +179,50 @@ resources:
 				t.Errorf("post:\n got  %+v\n want %+v", post, tt.post)
 			}
 		})
+	}
+}
+
+const problemSpec = `
+resources:
+- name: bad-selector
+  excludedNamespaces: ["*"]
+  labelSelector: {matchExpressions: [{key: tier, operator: Exists, values: [x]}]}
+- name: bad
+  pre:
+  - exec: {command: []}
+  - {}
+  post:
+  - exec: {command: [x], onError: Retry, timeout: -1s}
+- name: other-ns
+  includedNamespaces: [web]
+  pre:
+  - exec: {command: [x], container: web, timeout: -5s}
+- name: here
+  pre:
+  - exec: {command: [x], container: dbb}
+`
+
+// ValidateBackupHooks checks every entry, including those that select no
+// pod at hand, and cannot check containers.
+func TestValidateBackupHooks(t *testing.T) {
+	err := ValidateBackupHooks("backup velero/b", backupSpec(t, problemSpec))
+	want := []string{
+		`backup velero/b: spec.hooks.resources[0].excludedNamespaces[0]="*": "*" excludes every namespace (remove the entry, or drop the whole hooks entry)`,
+		`backup velero/b: spec.hooks.resources[0].labelSelector: invalid label selector: values: Invalid value: ["x"]: values set must be empty for exists and does not exist (fix the selector's keys, operators and values)`,
+		`backup velero/b: spec.hooks.resources[1].pre[0].exec.command: empty command (set a command such as ["/bin/sh","-c","sync"])`,
+		`backup velero/b: spec.hooks.resources[1].pre[1].exec: missing exec (add exec: {command: [...]})`,
+		`backup velero/b: spec.hooks.resources[2].pre[0].exec.timeout="-5s": negative duration (use a positive duration such as "30s")`,
+		`backup velero/b: spec.hooks.resources[1].post[0].exec.onError="Retry": unknown on-error value (use "Fail" or "Continue")`,
+		`backup velero/b: spec.hooks.resources[1].post[0].exec.timeout="-1s": negative duration (use a positive duration such as "30s")`,
+	}
+	if got := problemStrings(t, err); !reflect.DeepEqual(got, want) {
+		t.Errorf("problems:\n got  %q\n want %q", got, want)
+	}
+	if err := ValidateBackupHooks("backup velero/ok", backupSpec(t, veleroSpecExample)); err != nil {
+		t.Errorf("Velero's example: %v", err)
+	}
+	if err := ValidateRestoreHooks("restore velero/r", restoreSpec(t, "resources: [{name: x, postHooks: [{exec: {command: []}}]}]")); err == nil {
+		t.Error("restore spec with an empty command validated")
 	}
 }
 

@@ -60,6 +60,11 @@ func TemplateTarget(kind string, workload metav1.ObjectMeta, tmpl *corev1.PodTem
 // BackupHooks resolves a pod's pre- and post-backup hooks from its
 // annotations and a Backup's spec hooks (nil: none).
 //
+// Problems are those of the pod's annotations and of the spec entries that
+// select the pod (and of selectors that cannot be evaluated); entries that
+// select other pods are not checked here, so one broken entry does not fail
+// every pod: check the whole spec once with ValidateBackupHooks.
+//
 // For each phase, annotation hooks REPLACE the spec hooks, as in Velero:
 // a pod with any pre-hook annotation (a command under either domain, the
 // legacy hook.backup.velero.io/command, or a pre.hook.backup.quiesce.dev/hooks
