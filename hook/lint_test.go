@@ -137,13 +137,14 @@ spec:
     - name: x
       postHooks:
       - exec: {command: [a]}
-        init: {initContainers: [{name: i, image: busybox}]}
+        init: {initContainers: [{name: i, image: busybox, command: [/bin/true]}]}
       - init: {initContainers: [{name: j}], timeout: -1s}
       - {}
 `, []string{
 			`restore q/r: spec.hooks.resources[0].postHooks[0]: both exec and init are set (split them into two postHooks entries)`,
 			`restore q/r: spec.hooks.resources[0].postHooks[1].init.timeout="-1s": negative duration (use a positive duration, or omit it for no limit)`,
 			`restore q/r: spec.hooks.resources[0].postHooks[1].init.initContainers[0].image: empty image (set an image)`,
+			`restore q/r: spec.hooks.resources[0].postHooks[1].init.initContainers[0].command: no command (set the command the init container runs; Velero requires one here)`,
 			`restore q/r: spec.hooks.resources[0].postHooks[2]: neither exec nor init is set (add exec: {command: [...]} or init: {initContainers: [...]})`,
 		}},
 		{"non-velero Backup kinds are ignored", "apiVersion: example.com/v1\nkind: Backup\nmetadata: {name: b}\nspec: {hooks: 3}\n", nil},

@@ -299,6 +299,12 @@ func (t *Target) specInit(in *v1alpha1.InitRestoreHook, hpath string, match bool
 			ps.add(Problem{Object: obj, Field: cpath + ".image", Message: "empty image", Fix: "set an image"})
 			ok = false
 		}
+		if len(c.Command) == 0 {
+			// Velero rejects spec init containers without a command.
+			ps.add(Problem{Object: obj, Field: cpath + ".command", Message: "no command",
+				Fix: "set the command the init container runs; Velero requires one here"})
+			ok = false
+		}
 		if ok && match {
 			out = append(out, InitHook{Name: c.Name, Source: Source{Kind: "spec", Ref: cpath},
 				Container: *c.DeepCopy(), Timeout: in.Timeout.Duration})
