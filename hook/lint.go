@@ -377,7 +377,7 @@ func (l *Linter) decodeSpec(obj, path string, v any, restore bool, out any) bool
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(out); err != nil {
 		l.ps.add(Problem{Object: obj, Field: path, Message: "cannot decode: " + strings.TrimPrefix(err.Error(), "json: "),
-			Fix: "compare with Velero's hooks spec: resources[].{pre,post}[].exec{container,command,onError,timeout}"})
+			Fix: "compare with the hooks spec of Velero's Backup or Restore"})
 		if json.Unmarshal(raw, out) != nil {
 			return false
 		}
