@@ -41,7 +41,15 @@ func run(m *testing.M) int {
 			}
 		}()
 	}
-	return m.Run()
+	code := m.Run()
+	if env != nil {
+		// Every exec's stdio FIFOs are removed when it is reaped.
+		if left, _ := os.ReadDir(env.FIFODir); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: %d exec FIFO set(s) left in %s\n", len(left), env.FIFODir)
+			return 1
+		}
+	}
+	return code
 }
 
 // setup returns a runtime on the shared containerd and a fresh pod.

@@ -204,8 +204,11 @@ func (p *proc) doFinish(ctx context.Context, kill bool) (cri.ExecResult, error) 
 		p.killTree(ctx, 0) // nothing of the hook outlives it, even with its pipes closed
 	}
 	p.p.IO().Cancel()
-	if _, err := p.p.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("%s: delete exec process: %w", p.ref, grpcKind(err)))
+	if _, err := p.p.Delete(ctx); err != nil {
+		_ = p.p.IO().Close() // Delete closes (and removes the FIFOs) only on success
+		if !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("%s: delete exec process: %w", p.ref, grpcKind(err)))
+		}
 	}
 	res := cri.ExecResult{ExitCode: -1, Duration: duration, TimedOut: kill}
 	select {

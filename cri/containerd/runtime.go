@@ -49,7 +49,11 @@ type Options struct {
 	// Endpoint is the containerd socket: a path or a unix:// URL.
 	Endpoint string
 	// FIFODir holds the stdio FIFOs of exec'd commands; empty means
-	// containerd's default (/run/containerd/fifo).
+	// containerd's default (/run/containerd/fifo). The shim opens them by
+	// path, so in a pod it must be a hostPath mounted at the same path.
+	//
+	// The agent also needs hostPID and root (CAP_KILL, CAP_SYS_PTRACE): a
+	// timed-out command's process tree is found in /proc (proctree.go).
 	FIFODir string
 	// Logger gets Debug records of what runs and what is killed.
 	Logger *zap.Logger
