@@ -175,6 +175,13 @@ func TestBackupAnnotations(t *testing.T) {
 			},
 		},
 		{
+			name: "restore hooks have exec-timeout, not timeout",
+			ann:  ann("post.hook.restore.velero.io/command", `["x"]`, "post.hook.restore.velero.io/timeout", "1m"),
+			problems: []string{
+				`pod shop/db-0: annotation "post.hook.restore.velero.io/timeout"="1m": unknown hook annotation key (did you mean "post.hook.restore.velero.io/exec-timeout"?)`,
+			},
+		},
+		{
 			name: "misspelled prefix under our domain",
 			ann:  ann("pre.hooks.backup.quiesce.dev/command", `["sync"]`),
 			problems: []string{

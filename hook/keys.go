@@ -212,6 +212,12 @@ func suggestPrefix(prefix, name string, ours bool) string {
 // nearest returns the candidate closest to s by edit distance, if it is
 // close enough to be a likely typo.
 func nearest(s string, cands []string) (string, bool) {
+	for _, c := range cands {
+		// "timeout" for "exec-timeout", "image" for "container-image"
+		if len(s) >= 4 && strings.HasSuffix(c, "-"+s) {
+			return c, true
+		}
+	}
 	best, bestD := "", -1
 	for _, c := range cands {
 		d := editDistance(s, c)
