@@ -95,6 +95,11 @@ func TestRuntimeSuite(t *testing.T) {
 		return critest.Target{
 			Runtime: rt,
 			Running: ref(pod, "app"),
+			Stopped: func(t *testing.T) cri.ContainerRef {
+				_, pod := setup(t, "stopped")
+				env.StopContainer(t, pod, "stopped")
+				return ref(pod, "stopped")
+			},
 			Procs:   func(t *testing.T) []string { return procs(t, pod, "app") },
 			Timeout: 2 * time.Second,
 			Slack:   3 * time.Second,

@@ -39,6 +39,8 @@ type Target struct {
 	Runtime cri.Runtime
 	// Running is a running container.
 	Running cri.ContainerRef
+	// Stopped, if set, returns a container that exists but is not running.
+	Stopped func(t *testing.T) cri.ContainerRef
 	// Procs lists the command lines of the processes in Running's
 	// container.
 	Procs func(t *testing.T) []string
@@ -63,6 +65,7 @@ func RuntimeSuite(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"OutputIsCapped", testOutputCapped},
 		{"TimeoutKillsProcessTree", testTimeoutKillsTree},
 		{"UnknownContainerIsNotFound", testUnknownContainer},
+		{"StoppedContainerIsNotRunning", testStoppedContainer},
 		{"HoldLifecycle", testHoldLifecycle},
 		{"HoldReleaseTimeoutKillsTree", testHoldReleaseTimeout},
 		{"HoldCancelledCallerReleases", testHoldCancel},
@@ -136,6 +139,25 @@ func testUnknownContainer(t *testing.T, tg Target) {
 	_, err = tg.Runtime.Hold(t.Context(), ref, CmdHold, cri.HoldOptions{ReadyLine: "ready", ReadyTimeout: tg.Timeout})
 	if !errors.Is(err, cri.ErrContainerNotFound) {
 		t.Fatalf("Hold in %s: err %v; want ErrContainerNotFound", ref, err)
+	}
+}
+
+func testStoppedContainer(t *testing.T, tg Target) {
+	if tg.Stopped == nil {
+		t.Skip("target has no stopped container")
+	}
+	ref := tg.Stopped(t)
+	start := time.Now()
+	_, err := tg.Runtime.Exec(t.Context(), ref, CmdOutput, tg.Timeout)
+	if !errors.Is(err, cri.ErrContainerNotRunning) {
+		t.Fatalf("Exec in stopped %s: err %v; want ErrContainerNotRunning", ref, err)
+	}
+	if took := time.Since(start); took > tg.Slack {
+		t.Errorf("Exec in a stopped container took %s; want an error at once", took)
+	}
+	_, err = tg.Runtime.Hold(t.Context(), ref, CmdHold, cri.HoldOptions{ReadyLine: "ready", ReadyTimeout: tg.Timeout})
+	if !errors.Is(err, cri.ErrContainerNotRunning) {
+		t.Fatalf("Hold in stopped %s: err %v; want ErrContainerNotRunning", ref, err)
 	}
 }
 

@@ -45,6 +45,12 @@ func TestRuntimeSuite(t *testing.T) {
 		return critest.Target{
 			Runtime: rt,
 			Running: ref,
+			Stopped: func(t *testing.T) cri.ContainerRef {
+				stopped := ref
+				stopped.Container = "stopped"
+				rt.AddContainer(stopped, false)
+				return stopped
+			},
 			Procs: func(t *testing.T) []string {
 				synctest.Wait() // let killed programs finish
 				var out []string
