@@ -13,8 +13,9 @@ ENV CGO_ENABLED=0
 ARG GOPROXY
 ARG GOFLAGS
 ARG GOCACHE
-COPY go.mod go.sum ./
-RUN go mod download
+# No separate `go mod download` layer: it fetches the whole module graph
+# (test-only modules too), which the offline build does not have; go build
+# fetches only what the binary needs.
 COPY . .
 ARG VERSION=dev
 RUN go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/quiesce ./cmd/quiesce && \
