@@ -94,10 +94,21 @@ type Holder interface {
 	Hold(ctx context.Context, c ContainerRef, cmd []string, opts HoldOptions) (Held, error)
 }
 
+// Reaper ends holds that outlived their holder: when the agent restarts
+// while a pod is frozen, the held commands it started are still running
+// (and still holding the application) with nobody left to release them.
+type Reaper interface {
+	// ReapHolds kills the process trees of every held command in the
+	// container that this Runtime value is not holding itself, and returns
+	// how many processes it killed.
+	ReapHolds(ctx context.Context, c ContainerRef) (killed int, err error)
+}
+
 // Runtime is everything the agent needs from a node's container runtime.
 type Runtime interface {
 	Execer
 	Holder
+	Reaper
 }
 
 // Error kinds. Implementations wrap them with the container and the cause,

@@ -18,6 +18,9 @@ type Frozen struct {
 	pod   PodRef
 	opts  Options
 	holds []holding
+	// orphaned are Hold-mode pre-hooks an earlier process started (Resume):
+	// Thaw reaps them.
+	orphaned []hook.Hook
 
 	once    sync.Once
 	results Results
@@ -45,6 +48,21 @@ func Freeze(ctx context.Context, rt cri.Runtime, pod PodRef, pre []hook.Hook, op
 		return f.hold(ctx, h)
 	})
 	return f, res
+}
+
+// Resume returns a Frozen for a pod that an earlier process froze (the
+// agent restarted while the pod was frozen, as its journal says): nothing
+// is held by this process, but the pod's Hold-mode pre-hooks may still be
+// running in its containers. Its Thaw kills them (cri.Reaper) instead of
+// releasing them, then runs the post-hooks as usual.
+func Resume(rt cri.Runtime, pod PodRef, pre []hook.Hook, opts Options) *Frozen {
+	f := &Frozen{rt: rt, pod: pod, opts: opts}
+	for _, h := range pre {
+		if h.Mode == hook.Hold {
+			f.orphaned = append(f.orphaned, h)
+		}
+	}
+	return f
 }
 
 func holdOptions(h hook.Hook) cri.HoldOptions {
@@ -92,7 +110,7 @@ const thawSlack = 30 * time.Second
 // ThawBudget is how long Thaw may run once ctx is cancelled: every release
 // and post-hook at its full timeout (retries included), plus slack.
 func (f *Frozen) ThawBudget(post []hook.Hook) time.Duration {
-	d := thawSlack
+	d := thawSlack + time.Duration(len(f.orphaned))*time.Minute
 	for _, h := range f.holds {
 		d += holdOptions(h.h).ReleaseTimeout
 	}
@@ -119,6 +137,7 @@ func (f *Frozen) Thaw(ctx context.Context, post []hook.Hook, captureOK bool) Res
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.ThawBudget(post))
 		defer cancel()
 		log := f.opts.logger()
+		f.results = append(f.results, f.reap(ctx)...)
 		for _, h := range slices.Backward(f.holds) {
 			r := h.res
 			res, err := h.held.Release(ctx)
@@ -137,6 +156,34 @@ func (f *Frozen) Thaw(ctx context.Context, post []hook.Hook, captureOK bool) Res
 		})...)
 	})
 	return f.results
+}
+
+// reap kills the orphaned held hooks, once per container, and reports
+// each hook as released (or failed).
+func (f *Frozen) reap(ctx context.Context) Results {
+	var out Results
+	done := map[string]error{}
+	for _, h := range f.orphaned {
+		err, seen := done[h.Container]
+		reason := "reaped: the hold of an earlier agent process was already covered in this container"
+		if !seen {
+			start := time.Now()
+			var n int
+			n, err = f.rt.ReapHolds(ctx, f.pod.container(h.Container))
+			done[h.Container] = err
+			reason = fmt.Sprintf("reaped: killed %d process(es) an earlier agent process left holding, in %s", n, time.Since(start).Round(time.Millisecond))
+		}
+		r := newResult(h)
+		r.Mode, r.Attempts = hook.Hold, 1
+		if err != nil {
+			r.Outcome, r.Err = Failed, hookError(f.pod, h, fmt.Errorf("reap orphaned hold: %w", err))
+		} else {
+			r.Outcome, r.Reason = Released, reason
+		}
+		logResult(f.opts.logger(), f.pod, r)
+		out = append(out, r)
+	}
+	return out
 }
 
 // whenGate skips a post-hook whose When does not match the capture's

@@ -162,3 +162,33 @@ func TestIntegrationFreezeThawFlock(t *testing.T) {
 		t.Fatalf("processes left after thaw:\n%s", ps)
 	}
 }
+
+// The agent died while a flock hold was held: a new agent process resumes
+// from its journal and its Thaw frees the lock.
+func TestIntegrationResumeReapsOrphanedFlock(t *testing.T) {
+	rt, pod, _, p := realPod(t, "db")
+	held := shHook("lock", "db", "", hook.Fail)
+	held.Command = []string{"flock", "/tmp/lock", "-c", "echo locked; cat"}
+	held.Mode, held.Hold = hook.Hold, &hook.HoldSpec{ReadyLine: "locked", ReadyTimeout: 10 * time.Second, ReleaseTimeout: 10 * time.Second}
+
+	earlier, err := containerd.New(containerd.Options{Endpoint: env.Endpoint, FIFODir: env.FIFODir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen, rs := hookrun.Freeze(context.WithoutCancel(t.Context()), earlier, pod, []hook.Hook{held}, hookrun.Options{})
+	if rs.Failed() {
+		t.Fatalf("Freeze: %v", rs.Err())
+	}
+	t.Cleanup(func() { frozen.Thaw(t.Context(), nil, false); earlier.Close() }) // frees the dead agent's FIFOs
+	if _, code := env.ExecSync(t, p, "db", "flock", "-n", "/tmp/lock", "-c", "true"); code != 1 {
+		t.Fatalf("flock -n exit %d while frozen; want 1 (held)", code)
+	}
+
+	trs := hookrun.Resume(rt, pod, []hook.Hook{held}, hookrun.Options{}).Thaw(t.Context(), nil, false)
+	if trs.Failed() || !strings.Contains(trs[0].Reason, "reaped: killed") {
+		t.Fatalf("Thaw after Resume: %+v", trs)
+	}
+	if _, code := env.ExecSync(t, p, "db", "flock", "-n", "/tmp/lock", "-c", "true"); code != 0 {
+		t.Fatalf("flock -n exit %d after the resumed thaw; want 0 (released)", code)
+	}
+}

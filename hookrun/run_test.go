@@ -321,3 +321,24 @@ func TestLogFields(t *testing.T) {
 		t.Errorf("log has no duration field: %v", m)
 	}
 }
+
+// The agent restarted while the pod was frozen: Resume's Thaw kills the
+// hold the earlier process left, then runs the post-hooks.
+func TestResumeReapsOrphanedHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newRuntime()
+		if err := rt.Orphan(ref("db"), []string{"lock"}); err != nil {
+			t.Fatal(err)
+		}
+		post := exec("notify", "app", hook.Fail)
+		post.Phase = hook.PostBackup
+		f := hookrun.Resume(rt, pod, []hook.Hook{holdHook("lock"), exec("flush", "app", hook.Fail)}, hookrun.Options{})
+		trs := f.Thaw(t.Context(), []hook.Hook{post}, false)
+		if got := outcomes(trs); got != "lock=Released notify=Succeeded" {
+			t.Fatalf("Thaw after Resume: %q", got)
+		}
+		if !strings.Contains(trs[0].Reason, "killed 1 process") || len(rt.Live()) != 0 {
+			t.Fatalf("reap: %q, live %q", trs[0].Reason, rt.Live())
+		}
+	})
+}

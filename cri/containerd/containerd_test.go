@@ -95,6 +95,22 @@ func TestRuntimeSuite(t *testing.T) {
 		return critest.Target{
 			Runtime: rt,
 			Running: ref(pod, "app"),
+			Orphan: func(t *testing.T, cmd []string) {
+				// Another runtime value stands for an agent process that
+				// died while holding.
+				earlier, err := containerd.New(containerd.Options{Endpoint: env.Endpoint, FIFODir: env.FIFODir})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, err := earlier.Hold(context.WithoutCancel(t.Context()), ref(pod, "app"), cmd, cri.HoldOptions{ReadyLine: "ready", ReadyTimeout: 10 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					h.Release(context.WithoutCancel(t.Context())) // frees its FIFOs
+					earlier.Close()
+				})
+			},
 			Stopped: func(t *testing.T) cri.ContainerRef {
 				_, pod := setup(t, "stopped")
 				env.StopContainer(t, pod, "stopped")

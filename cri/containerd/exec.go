@@ -31,7 +31,7 @@ const (
 
 // Exec runs cmd to completion in the container. See cri.Execer.
 func (r *Runtime) Exec(ctx context.Context, ref cri.ContainerRef, cmd []string, timeout time.Duration) (cri.ExecResult, error) {
-	p, err := r.start(ctx, ref, cmd, nil, nil)
+	p, err := r.start(ctx, ref, cmd, nil, nil, "")
 	if err != nil {
 		return cri.ExecResult{ExitCode: -1}, err
 	}
@@ -79,8 +79,10 @@ type proc struct {
 }
 
 // start execs cmd in the container. stdin, if not nil, becomes the
-// command's stdin; onLine, if not nil, sees each stdout line.
-func (r *Runtime) start(ctx context.Context, ref cri.ContainerRef, cmd []string, stdin io.Reader, onLine func(string)) (*proc, error) {
+// command's stdin; onLine, if not nil, sees each stdout line. The marker
+// (and exec ID) starts with prefix: holdPrefix for held commands, which
+// ReapHolds looks for.
+func (r *Runtime) start(ctx context.Context, ref cri.ContainerRef, cmd []string, stdin io.Reader, onLine func(string), prefix string) (*proc, error) {
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("%s: empty command", ref)
 	}
@@ -106,7 +108,7 @@ func (r *Runtime) start(ctx context.Context, ref cri.ContainerRef, cmd []string,
 	}
 	// The command runs as the container's own process does (user, cwd,
 	// capabilities, env), like kubectl exec, plus our marker.
-	marker := randomID()
+	marker := prefix + randomID()
 	pspec := *spec.Process
 	pspec.Args = slices.Clone(cmd)
 	pspec.Terminal = false
@@ -147,6 +149,7 @@ func (r *Runtime) start(ctx context.Context, ref cri.ContainerRef, cmd []string,
 	}
 	p.pid = int(p.p.Pid())
 	p.log.Debug("hook command started", zap.Strings("command", cmd), zap.Int("pid", p.pid))
+	r.track(marker, true)
 	go func() {
 		p.status = <-statusC
 		close(p.exited)
@@ -224,6 +227,7 @@ func (p *proc) doFinish(ctx context.Context, kill bool) (cri.ExecResult, error) 
 	res.Stdout, t1 = p.stdout.Bytes()
 	res.Stderr, t2 = p.stderr.Bytes()
 	res.Truncated = t1 || t2
+	p.r.track(p.marker, false)
 	p.log.Debug("hook command finished", zap.Int("exitCode", res.ExitCode), zap.Duration("duration", duration), zap.Bool("killed", kill))
 	return res, errors.Join(errs...)
 }

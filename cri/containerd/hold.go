@@ -30,7 +30,7 @@ func (r *Runtime) Hold(ctx context.Context, ref cri.ContainerRef, cmd []string, 
 	} else {
 		close(ready)
 	}
-	p, err := r.start(ctx, ref, cmd, stdinR, onLine)
+	p, err := r.start(ctx, ref, cmd, stdinR, onLine, holdPrefix)
 	if err != nil {
 		stdinW.Close()
 		return nil, err

@@ -78,18 +78,21 @@ func pidNamespace(pid int) string {
 	return ns
 }
 
-func hasMarker(pid int, marker string) bool {
+func hasMarker(pid int, marker string) bool { return markerOf(pid) == marker }
+
+// markerOf returns the value of markerEnv in a process's environment.
+func markerOf(pid int) string {
 	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
-		return false
+		return ""
 	}
-	want := []byte(markerEnv + "=" + marker)
+	prefix := []byte(markerEnv + "=")
 	for v := range bytes.SplitSeq(b, []byte{0}) {
-		if bytes.Equal(v, want) {
-			return true
+		if m, ok := bytes.CutPrefix(v, prefix); ok {
+			return string(m)
 		}
 	}
-	return false
+	return ""
 }
 
 // treeMembers returns the processes that belong to the exec'd command: see

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -66,6 +67,9 @@ type Runtime struct {
 	client  *containerd.Client
 	fifoDir string
 	log     *zap.Logger
+
+	mu     sync.Mutex
+	active map[string]bool // markers of the commands this value runs
 }
 
 var _ cri.Runtime = (*Runtime)(nil)
@@ -96,7 +100,7 @@ func New(opts Options) (*Runtime, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Runtime{conn: conn, cri: runtimeapi.NewRuntimeServiceClient(conn), client: client, fifoDir: opts.FIFODir, log: log}, nil
+	return &Runtime{conn: conn, cri: runtimeapi.NewRuntimeServiceClient(conn), client: client, fifoDir: opts.FIFODir, log: log, active: map[string]bool{}}, nil
 }
 
 // Close closes the connection. Held processes are not released by Close.

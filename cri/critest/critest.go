@@ -41,6 +41,10 @@ type Target struct {
 	Running cri.ContainerRef
 	// Stopped, if set, returns a container that exists but is not running.
 	Stopped func(t *testing.T) cri.ContainerRef
+	// Orphan, if set, starts cmd in Running as a held command that another
+	// runtime (an earlier agent process) holds, ready once it prints
+	// "ready".
+	Orphan func(t *testing.T, cmd []string)
 	// Procs lists the command lines of the processes in Running's
 	// container.
 	Procs func(t *testing.T) []string
@@ -69,6 +73,7 @@ func RuntimeSuite(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"HoldLifecycle", testHoldLifecycle},
 		{"HoldReleaseTimeoutKillsTree", testHoldReleaseTimeout},
 		{"HoldCancelledCallerReleases", testHoldCancel},
+		{"ReapHoldsKillsOrphansOnly", testReapHolds},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			run := func(t *testing.T, f func(t *testing.T)) { f(t) }
@@ -223,6 +228,40 @@ func testHoldCancel(t *testing.T, tg Target) {
 		t.Fatalf("held command not released %s after its caller's context was cancelled", tg.Timeout+tg.Slack)
 	}
 	assertNoProcs(t, tg, "after the holder's context was cancelled")
+}
+
+func testReapHolds(t *testing.T, tg Target) {
+	if tg.Orphan == nil {
+		t.Skip("target cannot start orphaned holds")
+	}
+	own, err := tg.Runtime.Hold(t.Context(), tg.Running, CmdHold, cri.HoldOptions{
+		ReadyLine: "ready", ReadyTimeout: tg.Timeout, ReleaseInput: "bye\n", ReleaseTimeout: tg.Timeout,
+	})
+	if err != nil {
+		t.Fatalf("Hold(%q): %v", CmdHold, err)
+	}
+	tg.Orphan(t, CmdHoldForever)
+	if !slices.ContainsFunc(tg.Procs(t), func(p string) bool { return strings.Contains(p, ProcMarker) }) {
+		t.Fatalf("orphaned hold not running: processes %q", tg.Procs(t))
+	}
+	n, err := tg.Runtime.ReapHolds(t.Context(), tg.Running)
+	if err != nil || n == 0 {
+		t.Fatalf("ReapHolds = %d, %v; want the orphan's processes killed", n, err)
+	}
+	assertNoProcs(t, tg, "after ReapHolds")
+	select {
+	case <-own.Done():
+		t.Fatal("ReapHolds ended the runtime's own hold")
+	default:
+	}
+	if res, err := own.Release(t.Context()); err != nil || string(res.Stdout) != "ready\ngot bye\n" {
+		t.Fatalf("own hold after ReapHolds: Release = %q, %v; want it intact", res.Stdout, err)
+	}
+	ref := tg.Running
+	ref.Container = "no-such-container"
+	if _, err := tg.Runtime.ReapHolds(t.Context(), ref); !errors.Is(err, cri.ErrContainerNotFound) {
+		t.Fatalf("ReapHolds in %s: %v; want ErrContainerNotFound", ref, err)
+	}
 }
 
 func assertNoProcs(t *testing.T, tg Target, when string) {

@@ -69,7 +69,7 @@ type Runtime struct {
 	programs   map[string]Program
 	errs       map[string]error
 	calls      []Call
-	live       map[int][]string
+	live       map[int]*process
 	nextID     int
 }
 
@@ -79,7 +79,7 @@ var _ cri.Runtime = (*Runtime)(nil)
 
 // New returns a fake with no containers.
 func New() *Runtime {
-	return &Runtime{containers: map[key]bool{}, programs: map[string]Program{}, errs: map[string]error{}, live: map[int][]string{}}
+	return &Runtime{containers: map[key]bool{}, programs: map[string]Program{}, errs: map[string]error{}, live: map[int]*process{}}
 }
 
 // AddContainer declares a container, running or not.
@@ -129,8 +129,8 @@ func (r *Runtime) Live() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
-	for _, c := range r.live {
-		out = append(out, strings.Join(c, " "))
+	for _, p := range r.live {
+		out = append(out, strings.Join(p.cmd, " "))
 	}
 	slices.Sort(out)
 	return out
@@ -145,6 +145,7 @@ type process struct {
 	ref      cri.ContainerRef
 	cmd      []string
 	hold     bool
+	orphan   bool // left by an "earlier agent process": nobody holds it
 	kill     context.CancelFunc
 	stdinW   *io.PipeWriter
 	stdout   *lineBuffer
@@ -180,7 +181,7 @@ func (r *Runtime) start(ref cri.ContainerRef, cmd []string, hold bool, onLine fu
 		r: r, id: r.nextID, ref: ref, cmd: slices.Clone(cmd), hold: hold, kill: kill, stdinW: stdinW,
 		stdout: &lineBuffer{onLine: onLine}, stderr: &lineBuffer{}, started: time.Now(), exited: make(chan struct{}),
 	}
-	r.live[p.id] = p.cmd
+	r.live[p.id] = p
 	go func() {
 		p.exitCode = prog(ctx, Stdio{Stdin: stdinR, Stdout: p.stdout, Stderr: p.stderr})
 		stdinR.Close()
@@ -325,6 +326,43 @@ func (h *held) Release(context.Context) (cri.ExecResult, error) {
 		}
 	})
 	return h.res, h.err
+}
+
+// Orphan starts cmd as a held command nobody holds, as an agent that
+// restarted while a pod was frozen leaves it behind; ReapHolds ends it.
+func (r *Runtime) Orphan(ref cri.ContainerRef, cmd []string) error {
+	p, err := r.start(ref, cmd, true, nil)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	p.orphan = true
+	r.mu.Unlock()
+	return nil
+}
+
+// ReapHolds kills the orphaned held commands in the container. See
+// cri.Reaper.
+func (r *Runtime) ReapHolds(_ context.Context, ref cri.ContainerRef) (int, error) {
+	r.mu.Lock()
+	running, ok := r.containers[key{ref.PodUID, ref.Container}]
+	var orphans []*process
+	for _, p := range r.live {
+		if p.orphan && p.ref.PodUID == ref.PodUID && p.ref.Container == ref.Container {
+			orphans = append(orphans, p)
+		}
+	}
+	r.mu.Unlock()
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("%s (uid %s): no such container: %w", ref, ref.PodUID, cri.ErrContainerNotFound)
+	case !running:
+		return 0, fmt.Errorf("%s: not running: %w", ref, cri.ErrContainerNotRunning)
+	}
+	for _, p := range orphans {
+		p.finish(true, nil)
+	}
+	return len(orphans), nil
 }
 
 // lineBuffer caps output like the real runtime and reports lines.

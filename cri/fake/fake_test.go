@@ -45,6 +45,11 @@ func TestRuntimeSuite(t *testing.T) {
 		return critest.Target{
 			Runtime: rt,
 			Running: ref,
+			Orphan: func(t *testing.T, cmd []string) {
+				if err := rt.Orphan(ref, cmd); err != nil {
+					t.Fatal(err)
+				}
+			},
 			Stopped: func(t *testing.T) cri.ContainerRef {
 				stopped := ref
 				stopped.Container = "stopped"

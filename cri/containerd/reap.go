@@ -1,0 +1,93 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/quiesce-dev/quiesce/cri"
+)
+
+// holdPrefix starts the marker (and so the exec ID) of held commands.
+const holdPrefix = "hold-"
+
+func (r *Runtime) track(marker string, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if on {
+		r.active[marker] = true
+	} else {
+		delete(r.active, marker)
+	}
+}
+
+func (r *Runtime) isActive(marker string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.active[marker]
+}
+
+// ReapHolds kills the held commands another process left in the container.
+// See cri.Reaper. They are found by the marker in their environment (a
+// held command's marker starts with holdPrefix), which outlives the agent
+// process that started them; their exec records are then deleted from
+// containerd by ID ("quiesce-" + marker).
+func (r *Runtime) ReapHolds(ctx context.Context, ref cri.ContainerRef) (int, error) {
+	ctx = r.nsCtx(ctx)
+	id, err := r.findContainer(ctx, ref)
+	if err != nil {
+		return 0, err
+	}
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return 0, r.containerErr(ref, id, err)
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return 0, r.containerErr(ref, id, err)
+	}
+	ns := pidNamespace(int(task.Pid()))
+	if ns == "" {
+		return 0, fmt.Errorf("%s: read the PID namespace of its init (pid %d): the agent needs hostPID and root", ref, task.Pid())
+	}
+	procs, err := listProcs()
+	if err != nil {
+		return 0, fmt.Errorf("%s: list processes: %w", ref, err)
+	}
+	markers := map[string]bool{}
+	for _, p := range procs {
+		if m := markerOf(p.pid); strings.HasPrefix(m, holdPrefix) && !r.isActive(m) && pidNamespace(p.pid) == ns {
+			markers[m] = true
+		}
+	}
+	killed := 0
+	var errs []error
+	for m := range markers {
+		n, err := killTree(0, m, ns)
+		killed += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: kill orphaned held command %s: %w", ref, m, err))
+		}
+		r.log.Info("killed an orphaned held hook command", zap.String("pod", ref.PodNamespace+"/"+ref.PodName),
+			zap.String("podUID", ref.PodUID), zap.String("container", ref.Container), zap.String("execID", "quiesce-"+m), zap.Int("processes", n))
+		// Reap its exec record, once the shim has seen it exit.
+		if p, err := task.LoadProcess(ctx, "quiesce-"+m, nil); err == nil {
+			wctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+			if st, err := p.Wait(wctx); err == nil {
+				select {
+				case <-st:
+				case <-time.After(cleanupTimeout):
+				}
+			}
+			if _, err := p.Delete(wctx); err != nil {
+				errs = append(errs, fmt.Errorf("%s: delete exec process quiesce-%s: %w", ref, m, grpcKind(err)))
+			}
+			cancel()
+		}
+	}
+	return killed, errors.Join(errs...)
+}
