@@ -112,6 +112,7 @@ func TestHooksTestCommandFailingHook(t *testing.T) {
 	if err == nil || err.Error() != "hooks test: pod shop/db-0: 1 hook(s) failed" {
 		t.Fatalf("err = %v; want 1 hook failed (exit 1)\n%s", err, out)
 	}
+	t.Logf("output:\n%s", out)
 	for _, want := range []string{"Failed", `post hook "notify"`, `exit code 7: no webhook`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
