@@ -7,6 +7,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
 [ "$(id -u)" = 0 ] || die "down.sh needs root"
+[ -n "${QE2E_LOCKED:-}" ] || { mkdir -p "$STATE" && exec 9>"$STATE/.lock" && flock 9; }   # one up/down at a time
 # running PID: true while PID exists and is not a zombie (the daemons' parent
 # is init, which may reap late).
 running() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ "$st" != Z ]; }

@@ -7,6 +7,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
 t0=$(date +%s)
+mkdir -p "$STATE" && exec 9>"$STATE/.lock" && flock 9   # one up/down at a time
+export QE2E_LOCKED=1   # down.sh, run from here, must not wait for our lock
 [ "$(id -u)" = 0 ] || die "up.sh needs root (network namespaces, mounts, containerd)"
 BIN=$("$REPO/hack/cluster/build-k8s.sh")
 export PATH=$BIN:$PATH
@@ -23,7 +25,7 @@ until_ok() {
 # daemon NAME CMD...: starts CMD detached, logs to $STATE/logs/NAME.log.
 daemon() {
   local name=$1; shift
-  setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
+  setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/run/$name.pid"
 }
 
