@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need. Idempotent.
 set -euo pipefail
-pkgs=(containerd runc busybox-static buildah etcd-server containernetworking-plugins iproute2 util-linux iptables conntrack restic)
+pkgs=(containerd runc busybox-static buildah etcd-server containernetworking-plugins iproute2 util-linux iptables conntrack restic openssl ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
