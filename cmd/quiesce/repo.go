@@ -93,7 +93,7 @@ func newRepoInitCommand(rf *repoFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.Hash, "hash", "", "content hash (default BLAKE3-256-128)")
 	cmd.Flags().StringVar(&f.Encryption, "encryption", "", "encryption (default AES256-GCM-HMAC-SHA256)")
-	cmd.Flags().StringVar(&f.Splitter, "splitter", "", "object splitter (default DYNAMIC-4M-BUZHASH)")
+	cmd.Flags().StringVar(&f.Splitter, "splitter", "", "object splitter (default FIXED-4M)")
 	cmd.Flags().StringVar(&f.MaintenanceOwner, "maintenance-owner", fsbackup.DefaultMaintenanceOwner,
 		"the only identity allowed to run maintenance")
 	return cmd
