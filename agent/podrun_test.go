@@ -230,4 +230,3 @@ func TestPodRunUnwritableJournalDoesNotFreeze(t *testing.T) {
 		t.Fatalf("result %s %q, calls %v: nothing may run when the freeze cannot be recorded", res.Phase, res.Reason, tr.get())
 	}
 }
-

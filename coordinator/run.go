@@ -21,8 +21,12 @@ import (
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 )
 
-// LabelBackup marks a NodeBackup with the name of its Backup.
-const LabelBackup = "quiesce.dev/backup"
+// Labels of NodeBackups: the Backup they belong to, and the node whose
+// agent acts on them (agents list by it).
+const (
+	LabelBackup = api.LabelBackup
+	LabelNode   = api.LabelNode
+)
 
 // Coordinator runs Backups: plans them, writes the NodeBackups and folds
 // the agents' reports into the Backup status until it is final.
@@ -118,7 +122,7 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 	for _, node := range nodes {
 		nb := &api.NodeBackup{ObjectMeta: metav1.ObjectMeta{
 			Namespace: b.Namespace, Name: b.Name + "-" + node,
-			Labels: map[string]string{LabelBackup: b.Name},
+			Labels: map[string]string{LabelBackup: b.Name, LabelNode: node},
 		}}
 		nb.Spec = api.NodeBackupSpec{
 			BackupName: b.Name, NodeName: node, MaxFreeze: metav1.Duration{Duration: maxFreeze},

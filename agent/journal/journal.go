@@ -37,6 +37,9 @@ type Record struct {
 	Staged     bool               `json:"staged,omitempty"`
 	Assignment *api.PodAssignment `json:"assignment,omitempty"`
 	Captured   []api.VolumeResult `json:"captured,omitempty"`
+	// Result is the pod's final result, kept until the NodeBackup status
+	// shows it, so a restart re-reports rather than redoes the pod.
+	Result *api.PodResult `json:"result,omitempty"`
 }
 
 // Journal is a directory of records.

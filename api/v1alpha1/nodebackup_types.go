@@ -4,6 +4,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// Labels on NodeBackups.
+const (
+	// LabelBackup holds the name of the NodeBackup's Backup.
+	LabelBackup = "quiesce.dev/backup"
+	// LabelNode holds the node whose agent acts on the NodeBackup.
+	LabelNode = "quiesce.dev/node"
+)
+
 // PodPhase is the phase of one pod's backup on its node. The agent keeps the
 // authoritative record in a node-local journal (so a thaw never waits on the
 // API server) and mirrors it here.

@@ -1,0 +1,208 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/quiesce-dev/quiesce/agent/journal"
+	"github.com/quiesce-dev/quiesce/agent/phase"
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/metrics"
+)
+
+// Agent backs up the pods its node's NodeBackups assign to it.
+type Agent struct {
+	Node      string
+	Namespace string
+	Client    client.WithWatch
+	Journal   *journal.Journal
+	Hooks     Hooks
+	Volumes   Volumes
+	// CaptureSlots bounds concurrent captures (and so concurrent freezes).
+	CaptureSlots int
+	Log          *zap.Logger
+	Metrics      *metrics.Agent // may be nil
+	Now          func() time.Time
+
+	slots   chan struct{}
+	status  *statusWriter
+	mu      sync.Mutex
+	started map[string]bool // backup/podUID
+	wg      sync.WaitGroup
+}
+
+// Run thaws what the journal says may still be frozen, then acts on its
+// node's NodeBackups until ctx ends, and waits for the pods it started.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	a.slots = make(chan struct{}, max(1, a.CaptureSlots))
+	a.started = map[string]bool{}
+	a.status = newStatusWriter(a.Client, a.Namespace, a.Log)
+	// The status writer outlives ctx: pods still thawing after a shutdown
+	// request report their results before Run returns.
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	go a.status.run(wctx)
+	defer func() {
+		a.wg.Wait()
+		fctx, cancel := context.WithTimeout(wctx, 10*time.Second)
+		a.status.flush(fctx)
+		cancel()
+		stopWriter()
+	}()
+
+	// First, and without the API server: thaw pods left frozen and resume
+	// uploads left half done by an earlier process.
+	recs, err := a.Journal.List()
+	if err != nil {
+		a.Log.Error("journal has unreadable records; pods they stand for may need a manual thaw", zap.Error(err))
+	}
+	for _, rec := range recs {
+		rec := rec
+		switch {
+		case rec.Result != nil:
+			a.markStarted(rec.Backup, rec.PodUID)
+			a.status.report(rec.NodeBackup, *rec.Result)
+		case !rec.Phase.Final() && rec.Assignment != nil:
+			a.markStarted(rec.Backup, rec.PodUID)
+			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Assignment, a.plan(rec.Staged, 0), &rec)
+		}
+	}
+	return a.watch(ctx)
+}
+
+func (a *Agent) plan(staged bool, maxFreeze time.Duration) phase.Plan {
+	return phase.Plan{MaxFreeze: maxFreeze, Staged: staged}
+}
+
+func (a *Agent) markStarted(backup, uid string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := backup + "/" + uid
+	if a.started[k] {
+		return false
+	}
+	a.started[k] = true
+	return true
+}
+
+// watch lists and watches this node's NodeBackups, starting their pods.
+func (a *Agent) watch(ctx context.Context) error {
+	sel := client.MatchingLabels{api.LabelNode: a.Node}
+	backoff := time.Second
+	for ctx.Err() == nil {
+		var list api.NodeBackupList
+		if err := a.Client.List(ctx, &list, client.InNamespace(a.Namespace), sel); err != nil {
+			a.Log.Warn("list nodebackups failed; retrying", zap.Error(err), zap.Duration("in", backoff))
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		backoff = time.Second
+		for i := range list.Items {
+			a.handle(ctx, &list.Items[i])
+		}
+		w, err := a.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(a.Namespace), sel,
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+		if err != nil {
+			continue
+		}
+		a.drain(ctx, w)
+		w.Stop()
+	}
+	return nil
+}
+
+// drain handles watch events until the watch closes or ctx ends.
+func (a *Agent) drain(ctx context.Context, w watch.Interface) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return
+			}
+			if nb, isNB := ev.Object.(*api.NodeBackup); isNB && (ev.Type == watch.Added || ev.Type == watch.Modified) {
+				a.handle(ctx, nb)
+			}
+		}
+	}
+}
+
+// handle starts the pods of nb that are neither final in its status nor
+// started by this process.
+func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
+	if nb.Spec.NodeName != a.Node {
+		return // never act on another node's assignment
+	}
+	final := map[string]bool{}
+	for _, p := range nb.Status.Pods {
+		final[p.UID] = p.Phase == api.PodCompleted || p.Phase == api.PodFailed || p.Phase == api.PodSkipped
+	}
+	for i := range nb.Spec.Pods {
+		pod := nb.Spec.Pods[i]
+		if final[pod.UID] {
+			// Reported: the node's record is no longer needed.
+			if err := a.Journal.Delete(nb.Spec.BackupName, pod.UID); err != nil {
+				a.Log.Warn("journal cleanup failed", zap.Error(err))
+			}
+			continue
+		}
+		if !a.markStarted(nb.Spec.BackupName, pod.UID) {
+			continue
+		}
+		// A pod this node journalled as final is re-reported, not redone.
+		if rec, ok, err := a.Journal.Get(nb.Spec.BackupName, pod.UID); err == nil && ok && rec.Result != nil {
+			a.status.report(nb.Name, *rec.Result)
+			continue
+		}
+		maxFreeze := nb.Spec.MaxFreeze.Duration
+		if pod.MaxFreeze != nil {
+			maxFreeze = pod.MaxFreeze.Duration
+		}
+		a.startPod(ctx, nb.Name, nb.Spec.BackupName, &pod, a.plan(nb.Spec.CaptureMode != api.CaptureDirect, maxFreeze), nil)
+	}
+}
+
+func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, pod *api.PodAssignment, plan phase.Plan, resume *journal.Record) {
+	if plan.MaxFreeze <= 0 {
+		plan.MaxFreeze = 5 * time.Minute
+	}
+	r := &podRun{
+		backup: backup, nodeBackup: nodeBackup, pod: pod, plan: plan,
+		hooks: a.Hooks, vols: a.Volumes, journal: a.Journal, slots: a.slots,
+		report:  func(p api.PodResult) { p.Node = a.Node; a.status.report(nodeBackup, p) },
+		log:     a.Log.With(zap.String("node", a.Node), zap.String("nodeBackup", nodeBackup)),
+		metrics: a.Metrics, now: a.Now,
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		res := r.run(ctx, resume)
+		res.Node = a.Node
+		// Keep the final result on the node until it is reported.
+		rec := journal.Record{Backup: backup, NodeBackup: nodeBackup, Namespace: pod.Namespace, Pod: pod.Name, PodUID: pod.UID,
+			Phase: phase.Phase(res.Phase), Reason: res.Reason, Updated: a.Now(), Result: &res}
+		if err := a.Journal.Put(rec); err != nil {
+			a.Log.Error("journal write of final result failed", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
+		}
+		a.status.report(nodeBackup, res)
+	}()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
