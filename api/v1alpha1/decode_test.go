@@ -83,8 +83,8 @@ spec:
 
 func TestDecodeRejects(t *testing.T) {
 	for in, want := range map[string]string{
-		"apiVersion: v1\nkind: Pod\n":                        `apiVersion "v1"`,
-		"apiVersion: velero.io/v1\nkind: Restore\n":          `kind "Restore"`,
+		"apiVersion: v1\nkind: Pod\n":                         `apiVersion "v1"`,
+		"apiVersion: velero.io/v1\nkind: Restore\n":           `kind "Restore"`,
 		"apiVersion: velero.io/v1\nkind: Backup\nspec: [1]\n": "backup manifest",
 	} {
 		if _, err := DecodeBackup([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
