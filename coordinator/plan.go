@@ -50,6 +50,11 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		}
 		sel = s
 	}
+	// A broken spec hook fails the whole Backup up front, before any pod is
+	// frozen, whichever pods it would have selected.
+	if err := hook.ValidateBackupHooks(fmt.Sprintf("backup %s/%s", b.Namespace, b.Name), &b.Spec.Hooks); err != nil {
+		return Plan{}, err
+	}
 	maxFreeze := DefaultMaxFreeze
 	if b.Spec.MaxFreeze != nil && b.Spec.MaxFreeze.Duration > 0 {
 		maxFreeze = b.Spec.MaxFreeze.Duration
@@ -103,7 +108,7 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		}
 		a := api.PodAssignment{
 			Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID),
-			PreHooks: toAPIHooks(pre), PostHooks: toAPIHooks(post),
+			PreHooks: hook.ToResolved(pre), PostHooks: hook.ToResolved(post),
 		}
 		if podMaxFreeze != maxFreeze {
 			a.MaxFreeze = &metav1.Duration{Duration: podMaxFreeze}
@@ -185,25 +190,6 @@ func workloadOf(pod *corev1.Pod) string {
 		}
 	}
 	return "pod/" + pod.Name
-}
-
-func toAPIHooks(hs []hook.Hook) []api.ResolvedHook {
-	out := make([]api.ResolvedHook, 0, len(hs))
-	for _, h := range hs {
-		r := api.ResolvedHook{
-			Name: h.Name, Source: h.Source.Kind + " " + h.Source.Ref, Container: h.Container,
-			Command: h.Command, Timeout: metav1.Duration{Duration: h.Timeout},
-			OnError: api.HookErrorMode(h.OnError), Retries: h.Retries, When: string(h.When), Mode: string(h.Mode),
-		}
-		if h.Hold != nil {
-			r.Hold = &api.ResolvedHoldSpec{
-				ReadyLine: h.Hold.ReadyLine, ReadyTimeout: metav1.Duration{Duration: h.Hold.ReadyTimeout},
-				ReleaseInput: h.Hold.ReleaseInput, ReleaseTimeout: metav1.Duration{Duration: h.Hold.ReleaseTimeout},
-			}
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 func orUnknown(s string) string {

@@ -130,4 +130,11 @@ func TestBuildPlan(t *testing.T) {
 	if _, err := BuildPlan(b, pods, nil); err == nil || !strings.Contains(err.Error(), "backup quiesce/b1: spec.labelSelector") {
 		t.Errorf("bad selector error = %v", err)
 	}
+
+	b.Spec.LabelSelector = nil
+	b.Spec.Hooks = api.BackupHooks{Resources: []api.BackupResourceHookSpec{{Name: "freeze", IncludedNamespaces: []string{"nowhere"},
+		PreHooks: []api.BackupResourceHook{{Exec: &api.ExecHook{Command: []string{"sync"}, OnError: "Sometimes"}}}}}}
+	if _, err := BuildPlan(b, pods, nil); err == nil || !strings.Contains(err.Error(), "backup quiesce/b1") || !strings.Contains(err.Error(), "Sometimes") {
+		t.Errorf("invalid spec hook selecting no pod: err = %v, want the backup failed naming the field", err)
+	}
 }
