@@ -25,12 +25,15 @@ type run struct {
 	kind    string // full, incr, incr1, restore, read, many
 	seconds float64
 	rssMB   float64
-	stored  int64 // bytes in the repository after the run (0: n/a)
+	cpu     float64 // user+system seconds
+	engine  float64 // quiesce: Result.Duration, seconds
+	stored  int64   // bytes in the repository after the run (0: n/a)
 	note    string
 	out     []byte
 }
 
 type bench struct {
+	rounds                       int
 	work, quiesce, kopia, restic string
 	datasetBytes                 int64
 	datasetFiles                 int
@@ -41,6 +44,7 @@ const password = "bench-password"
 
 func main() {
 	b := &bench{}
+	flag.IntVar(&b.rounds, "rounds", 3, "full and unchanged backups are repeated (fresh repositories) and the fastest kept, against noise from other load")
 	flag.StringVar(&b.work, "work", "/var/tmp/quiesce-bench", "work directory (datasets, repositories)")
 	flag.StringVar(&b.quiesce, "quiesce", "bin/quiesce", "quiesce binary")
 	flag.StringVar(&b.kopia, "kopia", "bin/kopia", "kopia CLI v0.22.3 binary (tools/kopia)")
@@ -100,7 +104,7 @@ func must(err error) {
 func (b *bench) exe(env []string, name string, args ...string) (run, error) {
 	rssFile := filepath.Join(b.work, ".rss")
 	_ = os.Remove(rssFile)
-	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M", "-o", rssFile, name}, args...)...)
+	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M %U %S", "-o", rssFile, name}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -112,15 +116,27 @@ func (b *bench) exe(env []string, name string, args ...string) (run, error) {
 	r := run{seconds: time.Since(start).Seconds(), out: out.Bytes()}
 	if kb, err := os.ReadFile(rssFile); err == nil {
 		lines := strings.Split(strings.TrimSpace(string(kb)), "\n")
-		var v float64
-		if _, err := fmt.Sscan(lines[len(lines)-1], &v); err == nil {
-			r.rssMB = v / 1024
+		var v, user, sys float64
+		if _, err := fmt.Sscan(lines[len(lines)-1], &v, &user, &sys); err == nil {
+			r.rssMB, r.cpu = v/1024, user+sys
 		}
 	}
 	if err != nil {
 		return r, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, errb.String())
 	}
 	return r, nil
+}
+
+// best runs f b.rounds times and keeps the fastest run.
+func (b *bench) best(f func() run) run {
+	var best run
+	for i := range b.rounds {
+		r := f()
+		if i == 0 || r.seconds < best.seconds {
+			best = r
+		}
+	}
+	return best
 }
 
 func (b *bench) record(name, kind string, r run, stored int64, note string) {
@@ -150,18 +166,25 @@ func dirBytes(dir string) int64 {
 
 func (b *bench) kopiaCLI(data string) {
 	base := filepath.Join(b.work, "kopia")
-	must(os.RemoveAll(base))
 	repo, cfg := filepath.Join(base, "repo"), filepath.Join(base, "repository.config")
 	env := []string{"KOPIA_PASSWORD=" + password, "KOPIA_CHECK_FOR_UPDATES=false", "KOPIA_LOG_DIR=" + filepath.Join(base, "logs")}
 	c := []string{"--config-file", cfg}
-	_, err := b.exe(env, b.kopia, append([]string{"repository", "create", "filesystem", "--path", repo,
-		"--cache-directory", filepath.Join(base, "cache")}, c...)...)
-	must(err)
-	for i, kind := range []string{"full", "incr"} {
+	full := b.best(func() run {
+		must(os.RemoveAll(base))
+		_, err := b.exe(env, b.kopia, append([]string{"repository", "create", "filesystem", "--path", repo,
+			"--cache-directory", filepath.Join(base, "cache")}, c...)...)
+		must(err)
 		r, err := b.exe(env, b.kopia, append([]string{"snapshot", "create", data}, c...)...)
 		must(err)
-		b.record([]string{"kopia CLI full", "kopia CLI unchanged"}[i], kind, r, dirBytes(repo), "defaults")
-	}
+		return r
+	})
+	b.record("kopia CLI full", "full", full, dirBytes(repo), "defaults")
+	unchanged := b.best(func() run {
+		r, err := b.exe(env, b.kopia, append([]string{"snapshot", "create", data}, c...)...)
+		must(err)
+		return r
+	})
+	b.record("kopia CLI unchanged", "incr", unchanged, dirBytes(repo), "defaults")
 	changeOnePercent(data, 1)
 	r, err := b.exe(env, b.kopia, append([]string{"snapshot", "create", data}, c...)...)
 	must(err)
@@ -181,16 +204,23 @@ func (b *bench) kopiaCLI(data string) {
 
 func (b *bench) resticRuns(data string) {
 	base := filepath.Join(b.work, "restic")
-	must(os.RemoveAll(base))
 	repo := filepath.Join(base, "repo")
 	env := []string{"RESTIC_PASSWORD=" + password, "RESTIC_CACHE_DIR=" + filepath.Join(base, "cache")}
-	_, err := b.exe(env, b.restic, "-r", repo, "init")
-	must(err)
-	for i, kind := range []string{"full", "incr"} {
+	full := b.best(func() run {
+		must(os.RemoveAll(base))
+		_, err := b.exe(env, b.restic, "-r", repo, "init")
+		must(err)
 		r, err := b.exe(env, b.restic, "-r", repo, "backup", "-q", data)
 		must(err)
-		b.record([]string{"restic full", "restic unchanged"}[i], kind, r, dirBytes(repo), "Debian restic")
-	}
+		return r
+	})
+	b.record("restic full", "full", full, dirBytes(repo), "Debian restic "+resticVersion(b.restic))
+	unchanged := b.best(func() run {
+		r, err := b.exe(env, b.restic, "-r", repo, "backup", "-q", data)
+		must(err)
+		return r
+	})
+	b.record("restic unchanged", "incr", unchanged, dirBytes(repo), "")
 	changeOnePercent(data, 2)
 	r, err := b.exe(env, b.restic, "-r", repo, "backup", "-q", data)
 	must(err)
@@ -203,6 +233,7 @@ type quiesceOut struct {
 		Files         int64
 		BytesHashed   int64
 		BytesUploaded int64
+		Duration      time.Duration
 	} `json:"result"`
 	CaptureSeconds float64 `json:"captureSeconds"`
 	UploadSeconds  float64 `json:"uploadSeconds"`
@@ -214,36 +245,53 @@ func (b *bench) quiesceRuns(data, compression string) {
 		label += " (" + compression + ")"
 	}
 	base := filepath.Join(b.work, "quiesce-"+compression)
-	must(os.RemoveAll(base))
 	repo := filepath.Join(base, "repo")
 	env := []string{"QUIESCE_REPO_PASSWORD=" + password}
 	c := []string{"--repo", repo, "--cache-dir", filepath.Join(base, "cache")}
-	_, err := b.exe(env, b.quiesce, append([]string{"repo", "init"}, c...)...)
-	must(err)
 	args := append([]string{"fs", "backup", data, "--source", "bench/dataset/data", "--json"}, c...)
 	if compression != "" {
 		args = append(args, "--compression", compression)
 	}
 	var last quiesceOut
-	for i, kind := range []string{"full", "incr"} {
+	backup := func() run {
 		r, err := b.exe(env, b.quiesce, args...)
 		must(err)
 		must(json.Unmarshal(r.out, &last))
-		b.record(label+[]string{" full", " unchanged"}[i], kind, r, dirBytes(repo),
-			fmt.Sprintf("hashed %.0f MB, uploaded %.0f MB", float64(last.Result.BytesHashed)/1e6, float64(last.Result.BytesUploaded)/1e6))
-		if compression != "" {
-			return // variants: full backup only
-		}
+		r.engine = last.Result.Duration.Seconds()
+		r.note = fmt.Sprintf("hashed %.0f MB, uploaded %.0f MB; in-engine %.2fs", float64(last.Result.BytesHashed)/1e6,
+			float64(last.Result.BytesUploaded)/1e6, last.Result.Duration.Seconds())
+		return r
 	}
+	full := b.best(func() run {
+		must(os.RemoveAll(base))
+		_, err := b.exe(env, b.quiesce, append([]string{"repo", "init"}, c...)...)
+		must(err)
+		return backup()
+	})
+	b.record(label+" full", "full", full, dirBytes(repo), full.note)
+	if compression != "" {
+		return // variants: full backup only
+	}
+	unchanged := b.best(backup)
+	b.record(label+" unchanged", "incr", unchanged, dirBytes(repo), unchanged.note)
 	changeOnePercent(data, 3)
-	r, err := b.exe(env, b.quiesce, args...)
-	must(err)
-	must(json.Unmarshal(r.out, &last))
-	b.record(label+" 1% changed", "incr1", r, dirBytes(repo),
-		fmt.Sprintf("hashed %.0f MB, uploaded %.0f MB", float64(last.Result.BytesHashed)/1e6, float64(last.Result.BytesUploaded)/1e6))
+	r := backup()
+	b.record(label+" 1% changed", "incr1", r, dirBytes(repo), r.note)
 	target := filepath.Join(base, "restore")
-	r, err = b.exe(env, b.quiesce, append([]string{"fs", "restore", last.Result.SnapshotID, target}, c...)...)
+	r, err := b.exe(env, b.quiesce, append([]string{"fs", "restore", last.Result.SnapshotID, target}, c...)...)
 	must(err)
 	b.record(label+" restore", "restore", r, 0, "")
 	must(os.RemoveAll(target))
+}
+
+func resticVersion(bin string) string {
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(out))
+	if len(f) > 1 {
+		return f[1]
+	}
+	return ""
 }
