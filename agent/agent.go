@@ -24,6 +24,9 @@ type Agent struct {
 	Journal   *journal.Journal
 	Hooks     Hooks
 	Volumes   Volumes
+	// Paths resolves volume host paths before a pod is frozen; nil means
+	// the assignments already carry them.
+	Paths PathResolver
 	// CaptureSlots bounds concurrent captures (and so concurrent freezes).
 	CaptureSlots int
 	Log          *zap.Logger
@@ -72,7 +75,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.status.report(rec.NodeBackup, *rec.Result)
 		case !rec.Phase.Final() && rec.Assignment != nil:
 			a.markStarted(rec.Backup, rec.PodUID)
-			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Assignment, a.plan(rec.Staged, 0), &rec)
+			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Expires, rec.Assignment, a.plan(rec.Staged, 0), &rec)
 		}
 	}
 	return a.watch(ctx)
@@ -164,20 +167,33 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 			a.status.report(nb.Name, *rec.Result)
 			continue
 		}
+		if a.Paths != nil {
+			if err := a.Paths.Resolve(ctx, &pod); err != nil {
+				res := api.PodResult{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: a.Node, Phase: api.PodFailed,
+					Reason: "volumes not found, pod not frozen: " + err.Error()}
+				a.Log.Error("pod volumes not resolved", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
+				a.status.report(nb.Name, res)
+				continue
+			}
+		}
 		maxFreeze := nb.Spec.MaxFreeze.Duration
 		if pod.MaxFreeze != nil {
 			maxFreeze = pod.MaxFreeze.Duration
 		}
-		a.startPod(ctx, nb.Name, nb.Spec.BackupName, &pod, a.plan(nb.Spec.CaptureMode != api.CaptureDirect, maxFreeze), nil)
+		var expires time.Time
+		if nb.Spec.Expiration != nil {
+			expires = nb.Spec.Expiration.Time
+		}
+		a.startPod(ctx, nb.Name, nb.Spec.BackupName, expires, &pod, a.plan(nb.Spec.CaptureMode != api.CaptureDirect, maxFreeze), nil)
 	}
 }
 
-func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, pod *api.PodAssignment, plan phase.Plan, resume *journal.Record) {
+func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires time.Time, pod *api.PodAssignment, plan phase.Plan, resume *journal.Record) {
 	if plan.MaxFreeze <= 0 {
 		plan.MaxFreeze = 5 * time.Minute
 	}
 	r := &podRun{
-		backup: backup, nodeBackup: nodeBackup, pod: pod, plan: plan,
+		backup: backup, nodeBackup: nodeBackup, expires: expires, pod: pod, plan: plan,
 		hooks: a.Hooks, vols: a.Volumes, journal: a.Journal, slots: a.slots,
 		report:  func(p api.PodResult) { p.Node = a.Node; a.status.report(nodeBackup, p) },
 		log:     a.Log.With(zap.String("node", a.Node), zap.String("nodeBackup", nodeBackup)),

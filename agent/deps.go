@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"time"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 )
@@ -27,9 +28,16 @@ type Volumes interface {
 	// Capture copies the pod's volumes while it is frozen: to node-local
 	// staging when staged, else straight into the repository. Results carry
 	// what is known so far (files, bytes, capture time).
-	Capture(ctx context.Context, backup string, pod *api.PodAssignment, staged bool) ([]api.VolumeResult, error)
+	Capture(ctx context.Context, b BackupRef, pod *api.PodAssignment, staged bool) ([]api.VolumeResult, error)
 	// Upload snapshots the staged copies of the pod's volumes into the
 	// repository, after the thaw. It works from the staging area alone, so
 	// an agent restarted mid-upload can call it again.
-	Upload(ctx context.Context, backup string, pod *api.PodAssignment, captured []api.VolumeResult) ([]api.VolumeResult, error)
+	Upload(ctx context.Context, b BackupRef, pod *api.PodAssignment, captured []api.VolumeResult) ([]api.VolumeResult, error)
+}
+
+// BackupRef is what the volume engine needs to know of the backup.
+type BackupRef struct {
+	Name string
+	// Expires is when the snapshots may be deleted (zero: never).
+	Expires time.Time
 }

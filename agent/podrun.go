@@ -24,6 +24,7 @@ const ThawTimeout = 10 * time.Minute
 // outcomes back to the machine, until the pod is final.
 type podRun struct {
 	backup, nodeBackup string
+	expires            time.Time
 	pod                *api.PodAssignment
 	plan               phase.Plan
 	hooks              Hooks
@@ -104,7 +105,7 @@ func (r *podRun) run(ctx context.Context, resume *journal.Record) api.PodResult 
 				res.Phase, res.Reason = api.PodPhase(a.Phase), a.Reason
 				rec := journal.Record{Backup: r.backup, NodeBackup: r.nodeBackup, Namespace: r.pod.Namespace, Pod: r.pod.Name,
 					PodUID: r.pod.UID, Phase: a.Phase, ThawBy: a.ThawBy, Reason: a.Reason, Updated: r.now(),
-					Staged: r.plan.Staged, Assignment: r.pod, Captured: captured}
+					Staged: r.plan.Staged, Expires: r.expires, Assignment: r.pod, Captured: captured}
 				if err := r.journal.Put(rec); err != nil {
 					if a.Phase == phase.Freezing {
 						// Nothing is frozen yet and nothing would record that it
@@ -133,7 +134,7 @@ func (r *podRun) run(ctx context.Context, resume *journal.Record) api.PodResult 
 					events <- msg{ev: phase.PreHooksDone{OK: ok, Reason: hookFailure("pre", results)}, apply: func() {
 						thaw = t
 						res.Hooks = append(res.Hooks, results...)
-						hookTime += sumDurations(results)
+						hookTime += sumDurations(results, "pre")
 					}}
 				}()
 			case phase.StartCapture:
@@ -141,7 +142,7 @@ func (r *podRun) run(ctx context.Context, resume *journal.Record) api.PodResult 
 				cancelCapture = cancel
 				captureStart = r.now()
 				go func() {
-					vols, err := r.vols.Capture(cctx, r.backup, r.pod, r.plan.Staged)
+					vols, err := r.vols.Capture(cctx, BackupRef{Name: r.backup, Expires: r.expires}, r.pod, r.plan.Staged)
 					reason := ""
 					if err != nil {
 						reason = "capture: " + err.Error()
@@ -177,7 +178,10 @@ func (r *podRun) run(ctx context.Context, resume *journal.Record) api.PodResult 
 					}
 					events <- msg{ev: phase.PostHooksDone{OK: ok, Reason: hookFailure("post", results)}, apply: func() {
 						res.Hooks = append(res.Hooks, results...)
-						hookTime += sumDurations(results)
+						// Releases of held pre-hooks (phase "pre" here) last as
+						// long as the hold, which overlaps the capture: only
+						// the post-hooks proper count as hook time.
+						hookTime += sumDurations(results, "post")
 						if !freezeStart.IsZero() {
 							end := r.now()
 							res.FreezeEnd = ptrTime(end)
@@ -189,7 +193,7 @@ func (r *podRun) run(ctx context.Context, resume *journal.Record) api.PodResult 
 				}()
 			case phase.StartUpload:
 				go func() {
-					vols, err := r.vols.Upload(ctx, r.backup, r.pod, captured)
+					vols, err := r.vols.Upload(ctx, BackupRef{Name: r.backup, Expires: r.expires}, r.pod, captured)
 					reason := ""
 					if err != nil {
 						reason = "upload: " + err.Error()
@@ -263,10 +267,12 @@ func hookFailure(phase string, results []api.HookResult) string {
 	return ""
 }
 
-func sumDurations(results []api.HookResult) time.Duration {
+func sumDurations(results []api.HookResult, phase string) time.Duration {
 	var d time.Duration
 	for _, h := range results {
-		d += h.Duration.Duration
+		if h.Phase == phase {
+			d += h.Duration.Duration
+		}
 	}
 	return d
 }

@@ -69,7 +69,7 @@ type fakeVolumes struct {
 	uploadErr    error
 }
 
-func (f *fakeVolumes) Capture(ctx context.Context, _ string, pod *api.PodAssignment, staged bool) ([]api.VolumeResult, error) {
+func (f *fakeVolumes) Capture(ctx context.Context, _ BackupRef, pod *api.PodAssignment, staged bool) ([]api.VolumeResult, error) {
 	f.tr.add("capture")
 	select {
 	case <-time.After(f.captureDelay):
@@ -81,7 +81,7 @@ func (f *fakeVolumes) Capture(ctx context.Context, _ string, pod *api.PodAssignm
 	return []api.VolumeResult{{Name: "data", Files: 3, Bytes: 300}}, f.captureErr
 }
 
-func (f *fakeVolumes) Upload(ctx context.Context, _ string, pod *api.PodAssignment, captured []api.VolumeResult) ([]api.VolumeResult, error) {
+func (f *fakeVolumes) Upload(ctx context.Context, _ BackupRef, pod *api.PodAssignment, captured []api.VolumeResult) ([]api.VolumeResult, error) {
 	f.tr.add("upload")
 	out := slices.Clone(captured)
 	for i := range out {

@@ -35,6 +35,7 @@ type Record struct {
 	// the pod and finish its upload without asking the API server.
 	NodeBackup string             `json:"nodeBackup,omitempty"`
 	Staged     bool               `json:"staged,omitempty"`
+	Expires    time.Time          `json:"expires,omitempty"`
 	Assignment *api.PodAssignment `json:"assignment,omitempty"`
 	Captured   []api.VolumeResult `json:"captured,omitempty"`
 	// Result is the pod's final result, kept until the NodeBackup status

@@ -59,6 +59,9 @@ type VolumeAssignment struct {
 	// Source is the snapshot identity (namespace/workload-or-pvc/volume) that
 	// keeps incremental backups working across pod reschedules.
 	Source string `json:"source"`
+	// HostPath is the volume's directory on the node. The agent resolves
+	// it before freezing the pod; the coordinator leaves it empty.
+	HostPath string `json:"hostPath,omitempty"`
 }
 
 // GroupRef places a pod in a consistency group: all its pods are frozen in

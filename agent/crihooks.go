@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"context"
+	"strings"
+
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/cri"
+	"github.com/quiesce-dev/quiesce/hook"
+	"github.com/quiesce-dev/quiesce/hookrun"
+)
+
+// CRIHooks runs hooks through the node's container runtime with hookrun.
+type CRIHooks struct {
+	Runtime cri.Runtime
+	Log     *zap.Logger
+}
+
+func (h *CRIHooks) opts(backup string, pod *api.PodAssignment) hookrun.Options {
+	return hookrun.Options{Logger: h.Log.With(zap.String("backup", backup))}
+}
+
+func podRef(pod *api.PodAssignment) hookrun.PodRef {
+	return hookrun.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
+}
+
+// Freeze implements Hooks.
+func (h *CRIHooks) Freeze(ctx context.Context, backup string, pod *api.PodAssignment) (Thaw, []api.HookResult, bool) {
+	f, res := hookrun.Freeze(ctx, h.Runtime, podRef(pod), hook.FromResolved(hook.PreBackup, pod.PreHooks), h.opts(backup, pod))
+	post := hook.FromResolved(hook.PostBackup, pod.PostHooks)
+	thaw := func(ctx context.Context, captureOK bool) ([]api.HookResult, bool) {
+		r := f.Thaw(ctx, post, captureOK)
+		return toAPIResults(r), r.Err() == nil
+	}
+	return thaw, toAPIResults(res), res.Err() == nil
+}
+
+// ThawOnly implements Hooks: the pod's held pre-hooks, if any are left from
+// an earlier agent process, are reaped, then its post-hooks run.
+func (h *CRIHooks) ThawOnly(ctx context.Context, backup string, pod *api.PodAssignment) ([]api.HookResult, bool) {
+	f := hookrun.Resume(h.Runtime, podRef(pod), hook.FromResolved(hook.PreBackup, pod.PreHooks), h.opts(backup, pod))
+	r := f.Thaw(ctx, hook.FromResolved(hook.PostBackup, pod.PostHooks), false)
+	return toAPIResults(r), r.Err() == nil
+}
+
+// outputExcerpt bounds the output kept in status (the full excerpt is in
+// the agent's log).
+const outputExcerpt = 512
+
+func toAPIResults(rs hookrun.Results) []api.HookResult {
+	out := make([]api.HookResult, 0, len(rs))
+	for _, r := range rs {
+		phase := "pre"
+		if r.Phase == hook.PostBackup {
+			phase = "post"
+		}
+		a := api.HookResult{
+			Name: r.Hook, Phase: phase, Source: r.Source.Kind + " " + r.Source.Ref, Container: r.Container,
+			ExitCode: r.ExitCode, Duration: metav1.Duration{Duration: r.Duration}, TimedOut: r.TimedOut,
+			Skipped: r.Outcome == hookrun.Skipped,
+			Output:  tail(strings.TrimSpace(r.Stdout+"\n"+r.Stderr), outputExcerpt),
+		}
+		if r.Failed() && r.Err != nil {
+			a.Error = r.Err.Error()
+		}
+		if a.Skipped {
+			a.Output = r.Reason
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
