@@ -16,6 +16,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newCoordinatorCommand())
+	root.AddCommand(newAgentCommand())
 	root.AddCommand(newBackupCommand())
 	root.AddCommand(newHooksCommand())
 	root.AddCommand(newFsCommand())

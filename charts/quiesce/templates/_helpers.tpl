@@ -8,28 +8,26 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- define "quiesce.secretName" -}}
 {{- if .Values.repository.existingSecret }}{{ .Values.repository.existingSecret }}{{ else }}{{ .Release.Name }}-repository{{ end }}
 {{- end }}
-{{- define "quiesce.repoEnv" -}}
-- name: QUIESCE_REPO_TYPE
-  value: {{ .Values.repository.type | quote }}
+{{- define "quiesce.repoArgs" -}}
 {{- if eq .Values.repository.type "filesystem" }}
-- name: QUIESCE_REPO_PATH
-  value: {{ .Values.repository.filesystem.path | quote }}
+- --repo={{ .Values.repository.filesystem.path }}
 {{- else }}
-- name: QUIESCE_S3_ENDPOINT
-  value: {{ .Values.repository.s3.endpoint | quote }}
-- name: QUIESCE_S3_BUCKET
-  value: {{ .Values.repository.s3.bucket | quote }}
-- name: QUIESCE_S3_PREFIX
-  value: {{ .Values.repository.s3.prefix | quote }}
-- name: QUIESCE_S3_REGION
-  value: {{ .Values.repository.s3.region | quote }}
-- name: QUIESCE_S3_INSECURE
-  value: {{ .Values.repository.s3.insecure | quote }}
+- --s3-endpoint={{ .Values.repository.s3.endpoint }}
+- --s3-bucket={{ .Values.repository.s3.bucket }}
+- --s3-prefix={{ .Values.repository.s3.prefix }}
+- --s3-region={{ .Values.repository.s3.region }}
+{{- if .Values.repository.s3.insecure }}
+- --s3-disable-tls
+{{- end }}
+{{- end }}
+{{- end }}
+{{- define "quiesce.repoEnv" -}}
+- name: QUIESCE_REPO_PASSWORD
+  valueFrom: {secretKeyRef: {name: {{ include "quiesce.secretName" . }}, key: repository-password}}
+{{- if ne .Values.repository.type "filesystem" }}
 - name: AWS_ACCESS_KEY_ID
   valueFrom: {secretKeyRef: {name: {{ include "quiesce.secretName" . }}, key: aws-access-key-id}}
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom: {secretKeyRef: {name: {{ include "quiesce.secretName" . }}, key: aws-secret-access-key}}
 {{- end }}
-- name: QUIESCE_REPO_PASSWORD
-  valueFrom: {secretKeyRef: {name: {{ include "quiesce.secretName" . }}, key: repository-password}}
 {{- end }}

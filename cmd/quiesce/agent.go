@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/quiesce-dev/quiesce/agent"
+	"github.com/quiesce-dev/quiesce/agent/journal"
+	"github.com/quiesce-dev/quiesce/cri/containerd"
+	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/internal/metrics"
+)
+
+func newAgentCommand() *cobra.Command {
+	var (
+		kf                      kubeFlags
+		rf                      repoFlags
+		node, endpoint, fifoDir string
+		kubeletRoot, stateDir   string
+		metricsAddr, logLevel   string
+		captureSlots            int
+		initRepo                bool
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the node agent (what the chart's DaemonSet runs)",
+		Long: `Backs up the pods that NodeBackups assign to this node: pre-hooks through the
+node's container runtime, capture of the volumes from the kubelet's directories,
+post-hooks, then the upload to the repository. Pods found frozen in the node
+journal (an earlier agent process died) are thawed first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck
+			if node == "" {
+				return errors.New("--node is empty: set it (the chart passes NODE_NAME from the downward API)")
+			}
+			log = log.With(zap.String("node", node))
+			// SIGTERM ends new work; pods already frozen are still thawed
+			// before the process exits (Run waits for them).
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+
+			c, err := kf.client()
+			if err != nil {
+				return err
+			}
+			j, err := journal.Open(filepath.Join(stateDir, "journal"))
+			if err != nil {
+				return err
+			}
+			rt, err := containerd.New(containerd.Options{Endpoint: endpoint, FIFODir: fifoDir, Logger: log})
+			if err != nil {
+				return fmt.Errorf("container runtime at %s: %w", endpoint, err)
+			}
+			defer rt.Close()
+			if rf.cacheDir == "" {
+				rf.cacheDir = filepath.Join(stateDir, "cache")
+			}
+			eng, err := openRepository(ctx, &rf, initRepo, log)
+			if err != nil {
+				return err
+			}
+			defer eng.Close(context.WithoutCancel(ctx))
+
+			reg := metrics.NewRegistry()
+			m := metrics.NewAgent(reg)
+			if metricsAddr != "" {
+				srv := &http.Server{Addr: metricsAddr, Handler: metrics.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+				go func() {
+					if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						log.Error("metrics server", zap.Error(err))
+					}
+				}()
+				defer srv.Close()
+			}
+			ag := &agent.Agent{
+				Node: node, Namespace: kf.namespace, Client: c, Journal: j,
+				Hooks:        &agent.CRIHooks{Runtime: rt, Log: log},
+				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Log: log},
+				Paths:        &agent.KubeletPaths{Client: c, Root: kubeletRoot},
+				CaptureSlots: captureSlots, Log: log, Metrics: m,
+			}
+			log.Info("agent started", zap.String("runtime", endpoint), zap.String("stateDir", stateDir))
+			return ag.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	kf.add(f)
+	rf.add(f)
+	_ = f.Set("namespace", envOr("POD_NAMESPACE", "quiesce"))
+	_ = f.Set("repo", os.Getenv("QUIESCE_REPO_PATH"))
+	f.StringVar(&node, "node", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
+	f.StringVar(&endpoint, "runtime-endpoint", "unix:///run/containerd/containerd.sock", "containerd socket")
+	f.StringVar(&fifoDir, "fifo-dir", "/run/containerd/fifo", "directory of exec stdio FIFOs; the same path on the host and in the agent")
+	f.StringVar(&kubeletRoot, "kubelet-root", "/var/lib/kubelet", "the kubelet's root directory")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/quiesce/state", "journal, staging and cache directory on the node")
+	f.IntVar(&captureSlots, "capture-slots", 1, "pods captured (and so frozen) at once")
+	f.StringVar(&metricsAddr, "metrics-addr", ":9464", "Prometheus metrics listen address (empty: off)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&initRepo, "init-repo", true, "create the repository if the storage holds none")
+	return cmd
+}
+
+// openRepository opens the repository, creating it first when allowed and
+// missing; agents racing to create it all end up opening the same one.
+func openRepository(ctx context.Context, rf *repoFlags, create bool, log *zap.Logger) (*fsbackup.Engine, error) {
+	cfg, err := rf.config()
+	if err != nil {
+		return nil, err
+	}
+	e, err := fsbackup.Open(ctx, cfg)
+	if !create || !errors.Is(err, fsbackup.ErrNotInitialized) {
+		return e, err
+	}
+	log.Info("repository not initialized: creating it")
+	e, err = fsbackup.Create(ctx, cfg, fsbackup.Format{})
+	if errors.Is(err, fsbackup.ErrAlreadyInitialized) {
+		return fsbackup.Open(ctx, cfg)
+	}
+	return e, err
+}
