@@ -121,4 +121,3 @@ func envOr(key, def string) string {
 	}
 	return def
 }
-
