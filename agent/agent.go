@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/quiesce-dev/quiesce/agent/journal"
@@ -30,7 +31,8 @@ type Agent struct {
 	// CaptureSlots bounds concurrent captures (and so concurrent freezes).
 	CaptureSlots int
 	Log          *zap.Logger
-	Metrics      *metrics.Agent // may be nil
+	Metrics      *metrics.Agent       // may be nil
+	Events       record.EventRecorder // may be nil
 	Now          func() time.Time
 
 	slots   chan struct{}
@@ -211,6 +213,7 @@ func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires
 			a.Log.Error("journal write of final result failed", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
 		}
 		a.status.report(nodeBackup, res)
+		podEvents(a.Events, backup, res)
 	}()
 }
 

@@ -14,11 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/metrics"
 )
 
 // Labels of NodeBackups: the Backup they belong to, and the node whose
@@ -26,6 +28,8 @@ import (
 const (
 	LabelBackup = api.LabelBackup
 	LabelNode   = api.LabelNode
+	// LabelSchedule marks Backups made by a schedule's CronJob.
+	LabelSchedule = "quiesce.dev/schedule"
 )
 
 // Coordinator runs Backups: plans them, writes the NodeBackups and folds
@@ -40,6 +44,10 @@ type Coordinator struct {
 	// Timeout bounds the whole backup: pods not final by then fail.
 	Timeout time.Duration
 	Now     func() time.Time
+	// Events records the Backup's start and end; may be nil.
+	Events record.EventRecorder
+	// Metrics may be nil.
+	Metrics *metrics.Coordinator
 }
 
 // Run takes the Backup to a final phase and returns it. It is idempotent: a
@@ -76,7 +84,7 @@ func (c *Coordinator) now() time.Time {
 
 func (c *Coordinator) start(ctx context.Context, b *api.Backup, log *zap.Logger) error {
 	now := metav1.NewTime(c.now())
-	return c.updateStatus(ctx, b, func(st *api.BackupStatus) {
+	err := c.updateStatus(ctx, b, func(st *api.BackupStatus) {
 		st.Phase = api.BackupPhaseInProgress
 		if st.StartTimestamp == nil {
 			st.StartTimestamp = &now
@@ -87,6 +95,10 @@ func (c *Coordinator) start(ctx context.Context, b *api.Backup, log *zap.Logger)
 		}
 		log.Info("backup started")
 	})
+	if err == nil && c.Events != nil {
+		c.Events.Eventf(b, corev1.EventTypeNormal, "BackupStarted", "backup started")
+	}
+	return err
 }
 
 // plan selects the pods and writes one NodeBackup per node, then records
@@ -263,6 +275,7 @@ func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.Pod
 		}
 	})
 	if done && err == nil {
+		c.finished(b)
 		log.Info("backup finished", zap.String("phase", string(b.Status.Phase)),
 			zap.Int("pods", len(b.Status.Pods)), zap.Int("hooksFailed", b.Status.HooksFailed))
 	}
@@ -322,6 +335,29 @@ func (c *Coordinator) timeout() time.Duration {
 		return c.Timeout
 	}
 	return 4 * time.Hour
+}
+
+// finished records a final Backup in events and metrics.
+func (c *Coordinator) finished(b *api.Backup) {
+	st := b.Status
+	if c.Events != nil {
+		typ := corev1.EventTypeNormal
+		if st.Phase != api.BackupPhaseCompleted {
+			typ = corev1.EventTypeWarning
+		}
+		c.Events.Eventf(b, typ, "Backup"+string(st.Phase), "%d pods, %d hooks failed, %d errors, %d warnings",
+			len(st.Pods), st.HooksFailed, len(st.Errors), len(st.Warnings))
+	}
+	if c.Metrics == nil {
+		return
+	}
+	c.Metrics.Backups.WithLabelValues(string(st.Phase)).Inc()
+	if st.StartTimestamp != nil && st.CompletionTimestamp != nil {
+		c.Metrics.BackupDuration.Observe(st.CompletionTimestamp.Sub(st.StartTimestamp.Time).Seconds())
+	}
+	if st.Phase == api.BackupPhaseCompleted && st.CompletionTimestamp != nil {
+		c.Metrics.LastSuccessfulBackup.WithLabelValues(b.Labels[LabelSchedule]).Set(float64(st.CompletionTimestamp.Unix()))
+	}
 }
 
 func isFinal(p api.BackupPhase) bool {

@@ -76,6 +76,11 @@ journal (an earlier agent process died) are thawed first.`,
 			}
 			defer eng.Close(context.WithoutCancel(ctx))
 
+			events, stopEvents, err := kf.eventRecorder("quiesce-agent", node)
+			if err != nil {
+				return err
+			}
+			defer stopEvents()
 			reg := metrics.NewRegistry()
 			m := metrics.NewAgent(reg)
 			if metricsAddr != "" {
@@ -92,7 +97,7 @@ journal (an earlier agent process died) are thawed first.`,
 				Hooks:        &agent.CRIHooks{Runtime: rt, Log: log},
 				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Log: log},
 				Paths:        &agent.KubeletPaths{Client: c, Root: kubeletRoot},
-				CaptureSlots: captureSlots, Log: log, Metrics: m,
+				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events,
 			}
 			log.Info("agent started", zap.String("runtime", endpoint), zap.String("stateDir", stateDir))
 			return ag.Run(ctx)

@@ -17,9 +17,6 @@ import (
 	"github.com/quiesce-dev/quiesce/coordinator"
 )
 
-// LabelSchedule marks Backups created by a schedule's CronJob.
-const labelSchedule = "quiesce.dev/schedule"
-
 func newCoordinatorCommand() *cobra.Command {
 	var (
 		kf            kubeFlags
@@ -69,7 +66,12 @@ Exits non-zero when the Backup ends Failed.`,
 				}
 				backupName = b.Name
 			}
-			co := &coordinator.Coordinator{Client: c, Log: log, AgentNamespace: kf.namespace, AgentSelector: sel, Timeout: timeout}
+			events, stopEvents, err := kf.eventRecorder("quiesce-coordinator", "")
+			if err != nil {
+				return err
+			}
+			defer stopEvents()
+			co := &coordinator.Coordinator{Client: c, Log: log, AgentNamespace: kf.namespace, AgentSelector: sel, Timeout: timeout, Events: events}
 			b, err := co.Run(ctx, types.NamespacedName{Namespace: kf.namespace, Name: backupName})
 			if err != nil {
 				return err
@@ -109,7 +111,7 @@ func backupFromTemplate(schedule, namespace, file string, now time.Time) (*api.B
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: namespace,
 			Name:      schedule + "-" + now.UTC().Format("20060102150405"),
-			Labels:    map[string]string{labelSchedule: schedule},
+			Labels:    map[string]string{coordinator.LabelSchedule: schedule},
 		},
 		Spec: spec,
 	}, nil
