@@ -26,11 +26,13 @@ type FSVolumes struct {
 	Log         *zap.Logger
 }
 
-// stagingDir is keyed by the volume's identity, not the pod, so the next
-// backup of a rescheduled pod copies incrementally over the same tree and
-// an agent restarted mid-upload finds the copy again.
-func (f *FSVolumes) stagingDir(source string) string {
-	return filepath.Join(f.StagingRoot, url.PathEscape(source))
+// stagingDir is keyed by the volume's identity and the pod: the next
+// backup of the same pod copies incrementally over the same tree, an agent
+// restarted mid-upload finds the copy again, and two replicas sharing an
+// identity (a Deployment's) never capture into one tree while the other's
+// upload reads it.
+func (f *FSVolumes) stagingDir(source, podUID string) string {
+	return filepath.Join(f.StagingRoot, url.PathEscape(source)+"@"+podUID)
 }
 
 func (f *FSVolumes) options(b BackupRef, pod *api.PodAssignment, v api.VolumeAssignment) (fsbackup.BackupOptions, error) {
@@ -58,7 +60,7 @@ func (f *FSVolumes) Capture(ctx context.Context, b BackupRef, pod *api.PodAssign
 				return fmt.Errorf("pod %s/%s: volume %q: host path not resolved", pod.Namespace, pod.Name, v.Name)
 			}
 			if staged {
-				c, err := fsbackup.Capture(ctx, v.HostPath, f.stagingDir(v.Source), f.Staging)
+				c, err := fsbackup.Capture(ctx, v.HostPath, f.stagingDir(v.Source, pod.UID), f.Staging)
 				r.Files, r.Bytes, r.Capture = c.Files, c.Bytes, metav1.Duration{Duration: c.Duration}
 				return err
 			}
@@ -94,7 +96,7 @@ func (f *FSVolumes) Upload(ctx context.Context, b BackupRef, pod *api.PodAssignm
 		opt, err := f.options(b, pod, v)
 		if err == nil {
 			var res fsbackup.Result
-			res, err = f.Engine.Upload(ctx, f.stagingDir(v.Source), opt)
+			res, err = f.Engine.Upload(ctx, f.stagingDir(v.Source, pod.UID), opt)
 			fill(&r, res)
 		}
 		if err != nil {

@@ -58,6 +58,10 @@ journal (an earlier agent process died) are thawed first.`,
 			if err != nil {
 				return err
 			}
+			// One subdirectory per node: a state directory shared by mistake
+			// (or by design, on one machine running several nodes) never
+			// mixes two agents' journals or staging trees.
+			stateDir = filepath.Join(stateDir, node)
 			j, err := journal.Open(filepath.Join(stateDir, "journal"))
 			if err != nil {
 				return err
