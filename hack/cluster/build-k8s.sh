@@ -5,7 +5,7 @@
 #   hack/cluster/build-k8s.sh            # prints the bin directory
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-mod=$root/tools/k8s
+mod=${K8S_TOOLS_DIR:-$root/tools/k8s}   # another version: hack/cluster/gen-tools-mod.sh
 version=$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$mod/go.mod")
 [ -n "$version" ] || { echo "build-k8s.sh: no 'require k8s.io/kubernetes vX' line in $mod/go.mod" >&2; exit 1; }
 out=$root/.cache/k8s/$version/bin
