@@ -85,12 +85,12 @@ func writeLintText(w io.Writer, rep hook.Report) error {
 		}
 		fmt.Fprintln(tw, "  PHASE\tNAME\tCONTAINER\tCOMMAND\tTIMEOUT\tON-ERROR\tSOURCE\tNOTES")
 		for _, h := range r.Hooks {
-			cmd, _ := json.Marshal(h.Command)
+			cmd := commandString(h.Command)
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s %s\t%s\n", h.Phase, h.Name, h.Container, cmd,
 				h.Timeout, h.OnError, h.Source.Kind, h.Source.Ref, notes(h))
 		}
 		for _, h := range r.Init {
-			cmd, _ := json.Marshal(h.Container.Command)
+			cmd := commandString(h.Container.Command)
 			timeout := "-"
 			if h.Timeout > 0 {
 				timeout = h.Timeout.String()
@@ -216,4 +216,14 @@ func writeLintJSON(w io.Writer, rep hook.Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// commandString shows a command as the JSON array a user would write, with
+// shell characters (&, <, >) as they are, not HTML-escaped.
+func commandString(cmd []string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(cmd)
+	return strings.TrimSpace(b.String())
 }
