@@ -145,6 +145,7 @@ cgroupDriver: cgroupfs
 cgroupsPerQOS: false
 enforceNodeAllocatable: []
 failSwapOn: false
+failCgroupV1: false   # this VM is cgroup v1 (field since v1.31; default true from v1.35)
 # No registry: imported images must never be garbage-collected.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
