@@ -19,10 +19,19 @@ import (
 	"github.com/kopia/kopia/snapshot/upload"
 )
 
-// Tag keys quiesce stores on every snapshot, next to the caller's tags.
+// Tag keys. Callers set the identity tags in BackupOptions.Tags; the engine
+// sets TagExpiresAt from BackupOptions.ExpiresAt. kopia stores them with its
+// "tag:" prefix, so the kopia CLI shows them too.
 const (
 	tagPrefix    = "tag:"
 	TagExpiresAt = "quiesce.expires-at" // RFC 3339; Expire deletes the snapshot after it
+
+	TagBackup    = "backup"
+	TagNamespace = "namespace"
+	TagPod       = "pod"
+	TagPodUID    = "podUID"
+	TagVolume    = "volume"
+	TagPVC       = "pvc"
 )
 
 // FileErrorPolicy decides which unreadable files fail a backup. Every error is

@@ -68,7 +68,7 @@ func (e *Engine) Restore(ctx context.Context, id, dir string, opt RestoreOptions
 	}
 	start := e.now()
 	st, err := restore.Entry(ctx, e.rep, out, root, restore.Options{
-		Parallel:               e.Parallel,
+		Parallel:               max(8, 2*e.Parallel), // writes wait on the disk: overlap them (kopia's CLI uses 8)
 		DeleteExtra:            opt.Overwrite,
 		RestoreDirEntryAtDepth: math.MaxInt32, // deep restore; kopia's zero means placeholders
 

@@ -116,8 +116,8 @@ func (b *bench) freezeWindow(sizeMB int, rateMBps float64) {
 	backup("staged", staged...)
 	backup("direct")
 
-	rng := rand.New(rand.NewChaCha8([32]byte{6}))
-	for i := 0; i < nfiles; i += 10 { // 10% of the volume changes
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 6)) // new content on every run
+	for i := 0; i < nfiles; i += 10 {                              // 10% of the volume changes
 		writeData(filepath.Join(vol, fmt.Sprintf("seg%03d.dat", i)), 100<<20, false, rng)
 	}
 	th.bytesPerSec.Store(math.Float64bits(rateMBps * 1e6))
@@ -129,6 +129,9 @@ func (b *bench) freezeWindow(sizeMB int, rateMBps float64) {
 		fmt.Sprintf("uploaded %.0f MB", float64(s.Result.BytesUploaded)/1e6))
 	b.record("freeze window: direct (capture+upload)", "freeze-direct", run{seconds: d.UploadSeconds}, 0,
 		fmt.Sprintf("uploaded %.0f MB", float64(d.Result.BytesUploaded)/1e6))
+	if d.Result.BytesUploaded < int64(sizeMB)<<20/20 {
+		log.Fatalf("freeze window: direct backup uploaded only %d bytes; the 10%% change did not happen", d.Result.BytesUploaded)
+	}
 }
 
 // manyFiles backs up n small files with kopia's CLI and quiesce.
