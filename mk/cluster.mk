@@ -35,8 +35,10 @@ image:
 images: image
 	hack/images/busybox.sh $(IMAGES_DIR)/busybox.tar
 	hack/images/pause.sh $(IMAGES_DIR)/pause.tar
+	hack/images/gobin.sh ./e2e/incluster docker.io/quiesce/e2e-incluster:local $(IMAGES_DIR)/e2e-incluster.tar
 	hack/cluster/load-images.sh
 
-# test-e2e: brings the cluster up (or reuses it) and runs the e2e tests on it.
-test-e2e: images cluster-up
+# test-e2e: brings the cluster up (or reuses it) and runs the e2e tests on it
+# (bin/quiesce is the CLI some tests drive).
+test-e2e: build images cluster-up
 	QUIESCE_E2E=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) $(GO) test $(E2E_FLAGS) ./e2e/...

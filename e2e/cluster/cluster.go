@@ -29,6 +29,8 @@ var Nodes = []string{"node-a", "node-b"}
 const (
 	BusyboxImage = "docker.io/library/busybox:local"
 	QuiesceImage = "docker.io/quiesce/quiesce:dev"
+	// InClusterImage runs e2e/incluster (hack/images/gobin.sh).
+	InClusterImage = "docker.io/quiesce/e2e-incluster:local"
 )
 
 // Cluster is a running local cluster.

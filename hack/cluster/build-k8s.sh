@@ -20,7 +20,7 @@ ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/co
 mkdir -p "$out"
 start=$(date +%s)
 pkgs=(); for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-echo "build-k8s.sh: building ${cmds[*]} $version (cold build: ~15-30 min on 2 cores)" >&2
+echo "build-k8s.sh: building ${cmds[*]} $version (cold: ~6-9 min on 2 cores)" >&2
 (cd "$mod" && CGO_ENABLED=0 nice -n 10 go build -trimpath -tags providerless -ldflags "$ldflags" -o "$out/" "${pkgs[@]}")
 echo "$want" >"$stamp"
 echo "build-k8s.sh: built in $(( $(date +%s) - start ))s" >&2
