@@ -18,8 +18,9 @@ cluster-down:
 	hack/cluster/down.sh
 
 # image: the project's Dockerfile, built offline with buildah: every FROM is
-# local, the module cache is mounted read-only, the Go build cache persists.
-image:
+# local, the module cache is mounted read-only (build fills it first), the Go
+# build cache persists.
+image: build
 	hack/images/golang.sh
 	mkdir -p $(IMAGES_DIR) .cache/image-gocache
 	BUILDAH_ISOLATION=chroot $(BUILDAH) bud --isolation chroot --pull=false -q \
