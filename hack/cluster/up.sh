@@ -235,3 +235,4 @@ cp "$STATE/pki/admin.kubeconfig" "$KUBECONFIG_OUT"
 smoke
 log "cluster up in $(( $(date +%s) - t0 ))s: nodes ${NODES[*]} Ready, smoke pods running"
 echo "KUBECONFIG=$KUBECONFIG_OUT"
+echo "kubectl: $BIN/kubectl"
