@@ -13,7 +13,9 @@ type Phase string
 const (
 	Pending   Phase = "Pending"
 	Freezing  Phase = "Freezing"  // pre-hooks running
+	Frozen    Phase = "Frozen"    // group member: frozen, waiting for the group's capture gate
 	Capturing Phase = "Capturing" // frozen; local capture running
+	Captured  Phase = "Captured"  // group member: captured, waiting for its thaw turn
 	Thawing   Phase = "Thawing"   // post-hooks running
 	Uploading Phase = "Uploading" // thawed; staged copy going to the repository
 	Completed Phase = "Completed"
@@ -22,7 +24,9 @@ const (
 
 // Frozen reports whether a pod recorded in phase p may still be frozen, so a
 // restarted agent must thaw it before anything else.
-func (p Phase) Frozen() bool { return p == Freezing || p == Capturing || p == Thawing }
+func (p Phase) Frozen() bool {
+	return p == Freezing || p == Frozen || p == Capturing || p == Captured || p == Thawing
+}
 
 // Final reports whether p is an end state.
 func (p Phase) Final() bool { return p == Completed || p == Failed }
@@ -35,6 +39,11 @@ type Plan struct {
 	// Staged captures locally and uploads after thaw; otherwise the upload is
 	// part of the capture (direct mode) and runs inside the freeze.
 	Staged bool
+	// Grouped pods belong to a consistency group: frozen, they wait for
+	// CaptureGate before capturing; captured, they wait for ThawGate before
+	// thawing. The freeze deadline still thaws them, and AbortGate (another
+	// member failed) thaws them at once.
+	Grouped bool
 }
 
 // Event is an input to Step.
@@ -73,12 +82,24 @@ type UploadDone struct {
 // Tick carries the time; the caller sends one at the freeze deadline.
 type Tick struct{ Now time.Time }
 
+// CaptureGate: every member of the pod's group is frozen.
+type CaptureGate struct{}
+
+// ThawGate: the pod's turn to thaw has come (the members after it thawed).
+type ThawGate struct{}
+
+// AbortGate: another member of the group failed; thaw without capturing.
+type AbortGate struct{ Reason string }
+
 func (Start) isEvent()         {}
 func (PreHooksDone) isEvent()  {}
 func (CaptureDone) isEvent()   {}
 func (PostHooksDone) isEvent() {}
 func (UploadDone) isEvent()    {}
 func (Tick) isEvent()          {}
+func (CaptureGate) isEvent()   {}
+func (ThawGate) isEvent()      {}
+func (AbortGate) isEvent()     {}
 
 // Action is an output of Step, for the caller to carry out in order.
 type Action interface{ isAction() }
@@ -121,11 +142,13 @@ func (WakeAt) isAction()        {}
 
 // Machine is one pod's backup state machine.
 type Machine struct {
-	plan      Plan
-	phase     Phase
-	thawBy    time.Time
-	captureOK bool
-	reason    string // first failure, reported in the final Persist
+	plan  Plan
+	phase Phase
+	// Gates may arrive before the phase that waits for them.
+	captureGate, thawGate bool
+	thawBy                time.Time
+	captureOK             bool
+	reason                string // first failure, reported in the final Persist
 }
 
 // New returns a machine for a pod whose backup has not started.
@@ -159,13 +182,27 @@ func (m *Machine) Reason() string { return m.reason }
 // Events that do not apply to the current phase are ignored (nil actions):
 // late completions after a deadline, duplicate ticks.
 func (m *Machine) Step(ev Event) []Action {
+	switch ev.(type) {
+	case CaptureGate:
+		m.captureGate = true
+	case ThawGate:
+		m.thawGate = true
+	case AbortGate:
+		if m.phase == Pending || m.phase == Freezing || m.phase == Frozen || m.phase == Captured {
+			m.fail(orDefault(ev.(AbortGate).Reason, "another member of the consistency group failed"))
+		}
+	}
 	switch m.phase {
 	case Pending:
 		return m.stepPending(ev)
 	case Freezing:
 		return m.stepFreezing(ev)
+	case Frozen:
+		return m.stepFrozen(ev)
 	case Capturing:
 		return m.stepCapturing(ev)
+	case Captured:
+		return m.stepCaptured(ev)
 	case Thawing:
 		return m.stepThawing(ev)
 	case Uploading:
@@ -178,6 +215,9 @@ func (m *Machine) stepPending(ev Event) []Action {
 	s, ok := ev.(Start)
 	if !ok {
 		return nil
+	}
+	if m.reason != "" { // the group failed before this pod's turn: never freeze it
+		return m.finish()
 	}
 	m.thawBy = s.Now.Add(m.plan.MaxFreeze)
 	m.phase = Freezing
@@ -195,8 +235,7 @@ func (m *Machine) stepFreezing(ev Event) []Action {
 		if m.reason != "" { // a failing pre-hook, or the deadline passed meanwhile
 			return m.thaw(false)
 		}
-		m.phase = Capturing
-		return []Action{Persist{Phase: Capturing, ThawBy: m.thawBy}, StartCapture{}}
+		return m.capture()
 	case Tick:
 		// Pre-hooks still running at the deadline: the hook runner enforces
 		// each hook's own timeout, so this only fires if MaxFreeze is shorter
@@ -213,14 +252,57 @@ func (m *Machine) stepCapturing(ev Event) []Action {
 	case CaptureDone:
 		if !e.OK {
 			m.fail(orDefault(e.Reason, "capture failed"))
+			return m.thaw(false)
 		}
-		return m.thaw(e.OK)
+		if m.plan.Grouped && !m.thawGate {
+			m.phase = Captured
+			return []Action{Persist{Phase: Captured, ThawBy: m.thawBy}}
+		}
+		return m.thaw(true)
 	case Tick:
 		if e.Now.Before(m.thawBy) {
 			return nil
 		}
 		m.fail(fmt.Sprintf("freeze deadline %s passed before the capture finished", m.plan.MaxFreeze))
 		return append([]Action{CancelCapture{}}, m.thaw(false)...)
+	}
+	return nil
+}
+
+// capture starts the capture, or for a group member waits for the gate.
+func (m *Machine) capture() []Action {
+	if m.plan.Grouped && !m.captureGate {
+		m.phase = Frozen
+		return []Action{Persist{Phase: Frozen, ThawBy: m.thawBy}}
+	}
+	m.phase = Capturing
+	return []Action{Persist{Phase: Capturing, ThawBy: m.thawBy}, StartCapture{}}
+}
+
+func (m *Machine) stepFrozen(ev Event) []Action {
+	switch e := ev.(type) {
+	case CaptureGate:
+		return m.capture()
+	case AbortGate:
+		return m.thaw(false)
+	case Tick:
+		if !e.Now.Before(m.thawBy) {
+			m.fail(fmt.Sprintf("freeze deadline %s passed while the group was freezing", m.plan.MaxFreeze))
+			return m.thaw(false)
+		}
+	}
+	return nil
+}
+
+func (m *Machine) stepCaptured(ev Event) []Action {
+	switch e := ev.(type) {
+	case ThawGate, AbortGate:
+		return m.thaw(m.reason == "")
+	case Tick:
+		if !e.Now.Before(m.thawBy) {
+			m.fail(fmt.Sprintf("freeze deadline %s passed while the group was being captured", m.plan.MaxFreeze))
+			return m.thaw(false)
+		}
 	}
 	return nil
 }

@@ -126,6 +126,62 @@ func TestMachinePaths(t *testing.T) {
 	}
 }
 
+func TestGroupGates(t *testing.T) {
+	grouped := Plan{MaxFreeze: time.Minute, Staged: true, Grouped: true}
+	thawBy := t0.Add(time.Minute)
+	tests := []struct {
+		name       string
+		events     []Event
+		wantPhase  Phase
+		wantReason string
+		wantLast   []Action
+	}{
+		{name: "frozen member waits for the capture gate",
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}},
+			wantPhase: Frozen, wantLast: []Action{Persist{Phase: Frozen, ThawBy: thawBy}}},
+		{name: "capture gate starts the capture",
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureGate{}},
+			wantPhase: Capturing, wantLast: []Action{Persist{Phase: Capturing, ThawBy: thawBy}, StartCapture{}}},
+		{name: "a gate that came early is remembered",
+			events:    []Event{Start{Now: t0}, CaptureGate{}, PreHooksDone{OK: true}},
+			wantPhase: Capturing, wantLast: []Action{Persist{Phase: Capturing, ThawBy: thawBy}, StartCapture{}}},
+		{name: "captured member waits for its thaw turn",
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureGate{}, CaptureDone{OK: true}},
+			wantPhase: Captured, wantLast: []Action{Persist{Phase: Captured, ThawBy: thawBy}}},
+		{name: "thaw gate thaws",
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureGate{}, CaptureDone{OK: true}, ThawGate{}},
+			wantPhase: Thawing, wantLast: []Action{Persist{Phase: Thawing}, RunPostHooks{CaptureOK: true}}},
+		{name: "deadline while waiting for the group thaws",
+			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, Tick{Now: thawBy}},
+			wantPhase:  Thawing,
+			wantReason: "freeze deadline 1m0s passed while the group was freezing",
+			wantLast:   []Action{Persist{Phase: Thawing, Reason: "freeze deadline 1m0s passed while the group was freezing"}, RunPostHooks{}}},
+		{name: "abort thaws a frozen member without capture",
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, AbortGate{Reason: "pod shop/db-1 failed"}},
+			wantPhase: Thawing, wantReason: "pod shop/db-1 failed",
+			wantLast: []Action{Persist{Phase: Thawing, Reason: "pod shop/db-1 failed"}, RunPostHooks{}}},
+		{name: "abort before start never freezes",
+			events:    []Event{AbortGate{Reason: "group failed"}, Start{Now: t0}},
+			wantPhase: Failed, wantReason: "group failed",
+			wantLast: []Action{Persist{Phase: Failed, Reason: "group failed"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New(grouped)
+			var last []Action
+			for _, ev := range tc.events {
+				last = m.Step(ev)
+			}
+			if m.Phase() != tc.wantPhase || m.Reason() != tc.wantReason {
+				t.Errorf("phase %s reason %q, want %s %q", m.Phase(), m.Reason(), tc.wantPhase, tc.wantReason)
+			}
+			if !reflect.DeepEqual(last, tc.wantLast) {
+				t.Errorf("last actions = %#v, want %#v", last, tc.wantLast)
+			}
+		})
+	}
+}
+
 func TestStartRecordsBeforeFreezing(t *testing.T) {
 	acts := New(Plan{MaxFreeze: time.Minute}).Step(Start{Now: t0})
 	want := []Action{Persist{Phase: Freezing, ThawBy: t0.Add(time.Minute)}, WakeAt{At: t0.Add(time.Minute)}, RunPreHooks{}}
@@ -162,11 +218,13 @@ func TestResume(t *testing.T) {
 // emitted, RunPostHooks is emitted exactly once, never while a capture is
 // still running un-cancelled, and a pod that reaches a final phase was thawed.
 func FuzzThawGuarantee(f *testing.F) {
-	f.Add([]byte{0, 1, 2, 3, 4}, true)
-	f.Add([]byte{0, 5, 5, 1, 2, 3}, false)
-	f.Add([]byte{0, 1, 5, 2, 3, 4}, true)
-	f.Fuzz(func(t *testing.T, script []byte, staged bool) {
-		m := New(Plan{MaxFreeze: 10 * time.Second, Staged: staged})
+	f.Add([]byte{0, 1, 2, 3, 4}, true, false)
+	f.Add([]byte{0, 5, 5, 1, 2, 3}, false, false)
+	f.Add([]byte{0, 1, 5, 2, 3, 4}, true, false)
+	f.Add([]byte{0, 1, 6, 2, 7, 3, 4}, true, true)
+	f.Add([]byte{0, 8, 1, 6, 2, 3}, true, true)
+	f.Fuzz(func(t *testing.T, script []byte, staged, grouped bool) {
+		m := New(Plan{MaxFreeze: 10 * time.Second, Staged: staged, Grouped: grouped})
 		now := t0
 		var (
 			started, preRunning, capRunning, postRunning, upRunning bool
@@ -199,7 +257,7 @@ func FuzzThawGuarantee(f *testing.F) {
 		for _, b := range script {
 			var ev Event
 			ok := b&0x80 == 0
-			switch b % 6 {
+			switch b % 9 {
 			case 0:
 				if started {
 					continue
@@ -233,6 +291,12 @@ func FuzzThawGuarantee(f *testing.F) {
 			case 5:
 				now = now.Add(6 * time.Second)
 				ev = Tick{Now: now}
+			case 6:
+				ev = CaptureGate{}
+			case 7:
+				ev = ThawGate{}
+			case 8:
+				ev = AbortGate{}
 			}
 			apply(m.Step(ev))
 		}
@@ -257,18 +321,20 @@ func FuzzThawGuarantee(f *testing.F) {
 			case upRunning:
 				upRunning = false
 				apply(m.Step(UploadDone{OK: true}))
+			case !started:
+				started = true
+				apply(m.Step(Start{Now: now}))
 			default:
-				if !started {
-					started = true
-					apply(m.Step(Start{Now: now}))
-				}
+				// Waiting on the group: the deadline always comes.
+				now = now.Add(10 * time.Second)
+				apply(m.Step(Tick{Now: now}))
 			}
 		}
 		if !m.Phase().Final() {
 			t.Fatalf("machine stuck in %s", m.Phase())
 		}
-		if pre != 1 || post != 1 {
-			t.Fatalf("after drain: pre-hooks %d, post-hooks %d, want 1 and 1", pre, post)
+		if pre != post {
+			t.Fatalf("after drain: pre-hooks %d, post-hooks %d: every freeze needs exactly one thaw", pre, post)
 		}
 	})
 }
