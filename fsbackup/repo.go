@@ -43,8 +43,14 @@ type Config struct {
 	// CacheDir holds kopia's content and metadata caches; default
 	// $XDG_CACHE_HOME/quiesce.
 	CacheDir string
-	// CacheSizeBytes bounds each of the content and metadata caches (default 256 MiB).
+	// CacheSizeBytes bounds the metadata cache: indexes, directory listings,
+	// manifests (default 256 MiB).
 	CacheSizeBytes int64
+	// ContentCacheBytes bounds the cache of file data (default 0: off).
+	// Backups never read file data back and restores read it once, so
+	// caching it only costs disk writes and sweeps (restore ran ~30% slower
+	// with a 256 MiB data cache).
+	ContentCacheBytes int64
 	// Client is this process's user@host, used only to label the connection;
 	// snapshot sources come from Source. Default "quiesce@<hostname>".
 	Client string
@@ -284,8 +290,8 @@ func connect(ctx context.Context, cfg Config) error {
 		ClientOptions: cfg.clientOptions(),
 		CachingOptions: content.CachingOptions{
 			CacheDirectory:              filepath.Join(cfg.CacheDir, "cache"),
-			ContentCacheSizeBytes:       cfg.CacheSizeBytes,
-			ContentCacheSizeLimitBytes:  cfg.CacheSizeBytes,
+			ContentCacheSizeBytes:       cfg.ContentCacheBytes,
+			ContentCacheSizeLimitBytes:  cfg.ContentCacheBytes,
 			MetadataCacheSizeBytes:      cfg.CacheSizeBytes,
 			MetadataCacheSizeLimitBytes: cfg.CacheSizeBytes,
 		},
@@ -325,7 +331,8 @@ func sameRepo(cfg Config) bool {
 	if lc.Throttling != nil {
 		limit = lc.Throttling.UploadBytesPerSecond
 	}
-	return ok && limit == cfg.UploadBytesPerSecond &&
+	return ok && limit == cfg.UploadBytesPerSecond && lc.Caching != nil &&
+		lc.Caching.ContentCacheSizeBytes == cfg.ContentCacheBytes && lc.Caching.MetadataCacheSizeBytes == cfg.CacheSizeBytes &&
 		lc.ReadOnly == cfg.ReadOnly && lc.UsernameAtHost() == cfg.Client
 }
 

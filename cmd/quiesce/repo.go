@@ -17,7 +17,7 @@ import (
 // repoFlags are shared by `quiesce repo` and `quiesce fs`.
 type repoFlags struct {
 	path, passwordFile, cacheDir, configFile, client string
-	cacheSizeMB                                      int64
+	cacheSizeMB, contentCacheMB                      int64
 	uploadLimitMBps                                  float64
 	s3                                               fsbackup.S3
 }
@@ -27,7 +27,8 @@ func (f *repoFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.passwordFile, "password-file", "", "file holding the repository password (else $"+fsbackup.PasswordEnv+")")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "kopia cache and connection directory (default $XDG_CACHE_HOME/quiesce)")
 	fs.StringVar(&f.configFile, "config-file", "", "kopia connection file (default CACHE_DIR/repository.config)")
-	fs.Int64Var(&f.cacheSizeMB, "cache-size-mb", 256, "size bound of each of the content and metadata caches")
+	fs.Int64Var(&f.cacheSizeMB, "cache-size-mb", 256, "size bound of the metadata cache")
+	fs.Int64Var(&f.contentCacheMB, "content-cache-mb", 0, "size bound of the file-data cache (0: no data cache)")
 	fs.StringVar(&f.client, "client", "", "this client's user@host (default quiesce@HOSTNAME)")
 	fs.Float64Var(&f.uploadLimitMBps, "upload-limit-mbps", 0, "throttle writes to storage, MB/s (0: none)")
 	fs.StringVar(&f.s3.Bucket, "s3-bucket", "", "S3 bucket (instead of --repo)")
@@ -51,7 +52,7 @@ func (f *repoFlags) config() (fsbackup.Config, error) {
 	}
 	return fsbackup.Config{
 		S3: s3, Path: f.path, Password: pw, CacheDir: f.cacheDir, ConfigFile: f.configFile, Client: f.client,
-		CacheSizeBytes: f.cacheSizeMB << 20, UploadBytesPerSecond: f.uploadLimitMBps * 1e6,
+		CacheSizeBytes: f.cacheSizeMB << 20, ContentCacheBytes: f.contentCacheMB << 20, UploadBytesPerSecond: f.uploadLimitMBps * 1e6,
 	}, nil
 }
 
