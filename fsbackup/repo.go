@@ -48,7 +48,7 @@ type Config struct {
 	CacheSizeBytes int64
 	// ContentCacheBytes bounds the cache of file data (default 0: off).
 	// Backups never read file data back and restores read it once, so
-	// caching it only costs disk writes and sweeps (restore ran ~30% slower
+	// caching it only costs disk writes and sweeps (restore ran 10-25% slower
 	// with a 256 MiB data cache).
 	ContentCacheBytes int64
 	// Client is this process's user@host, used only to label the connection;
