@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -38,7 +37,8 @@ type Agent struct {
 	slots   chan struct{}
 	status  *statusWriter
 	mu      sync.Mutex
-	started map[string]bool // backup/podUID
+	started map[string]bool           // backup/podUID
+	gates   map[string]chan groupGate // backup/podUID of running group members
 	wg      sync.WaitGroup
 }
 
@@ -50,6 +50,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.slots = make(chan struct{}, max(1, a.CaptureSlots))
 	a.started = map[string]bool{}
+	a.gates = map[string]chan groupGate{}
 	a.status = newStatusWriter(a.Client, a.Namespace, a.Log)
 	// The status writer outlives ctx: pods still thawing after a shutdown
 	// request report their results before Run returns.
@@ -77,7 +78,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.status.report(rec.NodeBackup, *rec.Result)
 		case !rec.Phase.Final() && rec.Assignment != nil:
 			a.markStarted(rec.Backup, rec.PodUID)
-			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Expires, rec.Assignment, a.plan(rec.Staged, 0), &rec)
+			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Expires, rec.Assignment, a.plan(rec.Staged, 0), &rec, nil)
 		}
 	}
 	return a.watch(ctx)
@@ -103,26 +104,33 @@ func (a *Agent) watch(ctx context.Context) error {
 	sel := client.MatchingLabels{api.LabelNode: a.Node}
 	backoff := time.Second
 	for ctx.Err() == nil {
-		var list api.NodeBackupList
-		if err := a.Client.List(ctx, &list, client.InNamespace(a.Namespace), sel); err != nil {
-			a.Log.Warn("list nodebackups failed; retrying", zap.Error(err), zap.Duration("in", backoff))
+		// Watch first, then list: nothing changed after the list is missed.
+		w, err := a.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(a.Namespace), sel)
+		if err == nil {
+			var list api.NodeBackupList
+			if err = a.Client.List(ctx, &list, client.InNamespace(a.Namespace), sel); err == nil {
+				backoff = time.Second
+				for i := range list.Items {
+					a.handle(ctx, &list.Items[i])
+				}
+				a.drain(ctx, w)
+			}
+			w.Stop()
+		}
+		if err != nil && ctx.Err() == nil {
+			a.Log.Warn("list/watch nodebackups failed; retrying", zap.Error(err), zap.Duration("in", backoff))
 			sleep(ctx, backoff)
 			backoff = min(2*backoff, 30*time.Second)
-			continue
 		}
-		backoff = time.Second
-		for i := range list.Items {
-			a.handle(ctx, &list.Items[i])
-		}
-		w, err := a.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(a.Namespace), sel,
-			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
-		if err != nil {
-			continue
-		}
-		a.drain(ctx, w)
-		w.Stop()
 	}
 	return nil
+}
+
+func (a *Agent) gateBox(backup, uid string) (chan groupGate, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	box, ok := a.gates[backup+"/"+uid]
+	return box, ok
 }
 
 // drain handles watch events until the watch closes or ctx ends.
@@ -154,6 +162,9 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 	}
 	for i := range nb.Spec.Pods {
 		pod := nb.Spec.Pods[i]
+		if box, ok := a.gateBox(nb.Spec.BackupName, pod.UID); ok && pod.Group != nil {
+			deliver(box, gateFor(nb, &pod))
+		}
 		if final[pod.UID] {
 			// Reported: the node's record is no longer needed.
 			if err := a.Journal.Delete(nb.Spec.BackupName, pod.UID); err != nil {
@@ -186,16 +197,26 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 		if nb.Spec.Expiration != nil {
 			expires = nb.Spec.Expiration.Time
 		}
-		a.startPod(ctx, nb.Name, nb.Spec.BackupName, expires, &pod, a.plan(nb.Spec.CaptureMode != api.CaptureDirect, maxFreeze), nil)
+		plan := a.plan(nb.Spec.CaptureMode != api.CaptureDirect, maxFreeze)
+		var box chan groupGate
+		if pod.Group != nil {
+			plan.Grouped = true
+			box = make(chan groupGate, 1)
+			deliver(box, gateFor(nb, &pod))
+			a.mu.Lock()
+			a.gates[nb.Spec.BackupName+"/"+pod.UID] = box
+			a.mu.Unlock()
+		}
+		a.startPod(ctx, nb.Name, nb.Spec.BackupName, expires, &pod, plan, nil, box)
 	}
 }
 
-func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires time.Time, pod *api.PodAssignment, plan phase.Plan, resume *journal.Record) {
+func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires time.Time, pod *api.PodAssignment, plan phase.Plan, resume *journal.Record, gates chan groupGate) {
 	if plan.MaxFreeze <= 0 {
 		plan.MaxFreeze = 5 * time.Minute
 	}
 	r := &podRun{
-		backup: backup, nodeBackup: nodeBackup, expires: expires, pod: pod, plan: plan,
+		backup: backup, nodeBackup: nodeBackup, expires: expires, pod: pod, plan: plan, gates: gates,
 		hooks: a.Hooks, vols: a.Volumes, journal: a.Journal, slots: a.slots,
 		report:  func(p api.PodResult) { p.Node = a.Node; a.status.report(nodeBackup, p) },
 		log:     a.Log.With(zap.String("node", a.Node), zap.String("nodeBackup", nodeBackup)),
@@ -206,6 +227,9 @@ func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires
 		defer a.wg.Done()
 		res := r.run(ctx, resume)
 		res.Node = a.Node
+		a.mu.Lock()
+		delete(a.gates, backup+"/"+pod.UID)
+		a.mu.Unlock()
 		// Keep the final result on the node until it is reported.
 		rec := journal.Record{Backup: backup, NodeBackup: nodeBackup, Namespace: pod.Namespace, Pod: pod.Name, PodUID: pod.UID,
 			Phase: phase.Phase(res.Phase), Reason: res.Reason, Updated: a.Now(), Result: &res}

@@ -32,11 +32,58 @@ type podRun struct {
 	journal            *journal.Journal
 	// slots bounds concurrent captures; a pod takes its slot before its
 	// pre-hooks, so it is never frozen while waiting for one.
-	slots   chan struct{}
-	report  func(api.PodResult) // must not block
+	slots  chan struct{}
+	report func(api.PodResult) // must not block
+	// gates delivers the latest gate of the pod's consistency group
+	// (grouped pods only; a mailbox holding one value).
+	gates   chan groupGate
 	log     *zap.Logger
 	metrics *metrics.Agent // may be nil
 	now     func() time.Time
+}
+
+// groupGate is what the pod's consistency group allows it, from the
+// NodeBackup's gates.
+type groupGate struct {
+	freeze, capture, thaw, abort bool
+	reason                       string
+}
+
+// gateFor reads the gate of pod's group from the NodeBackup.
+func gateFor(nb *api.NodeBackup, pod *api.PodAssignment) groupGate {
+	for _, g := range nb.Spec.GroupGates {
+		if g.Group != pod.Group.Name {
+			continue
+		}
+		return groupGate{freeze: pod.Group.Order <= g.FreezeUpTo, capture: g.Capture,
+			thaw: g.ThawDownTo != nil && pod.Group.Order >= *g.ThawDownTo, abort: g.Abort, reason: g.Reason}
+	}
+	return groupGate{}
+}
+
+// events translates a gate into phase machine events (repeats are
+// harmless: the machine ignores a gate it is not waiting for).
+func (g groupGate) events() []phase.Event {
+	var evs []phase.Event
+	if g.abort {
+		return []phase.Event{phase.AbortGate{Reason: g.reason}}
+	}
+	if g.capture {
+		evs = append(evs, phase.CaptureGate{})
+	}
+	if g.thaw {
+		evs = append(evs, phase.ThawGate{})
+	}
+	return evs
+}
+
+// deliver replaces the mailbox's gate with g (one sender: the agent loop).
+func deliver(box chan groupGate, g groupGate) {
+	select {
+	case <-box:
+	default:
+	}
+	box <- g
 }
 
 // msg is an outcome from a goroutine: apply runs on the loop goroutine
@@ -86,6 +133,31 @@ func (r *podRun) run(ctx context.Context, resume *journal.Record) api.PodResult 
 				r.metrics.ThawedOnRestart.Inc()
 			}
 		}
+	} else if r.plan.Grouped {
+		// A group member freezes when its order's turn comes; it takes no
+		// capture slot (the members must all be frozen at once).
+		for {
+			var g groupGate
+			select {
+			case g = <-r.gates:
+			case <-ctx.Done():
+				res.Phase, res.Reason = api.PodFailed, "agent stopped before the pod's turn came"
+				return res
+			}
+			if g.abort {
+				res.Phase, res.Reason = api.PodFailed, firstNonEmpty(g.reason, "consistency group aborted")+"; pod not frozen"
+				r.report(res)
+				return res
+			}
+			if g.freeze {
+				m = phase.New(r.plan)
+				acts = m.Step(phase.Start{Now: r.now()})
+				for _, ev := range g.events() { // a capture gate may already be open
+					acts = append(acts, m.Step(ev)...)
+				}
+				break
+			}
+		}
 	} else {
 		select {
 		case r.slots <- struct{}{}:
@@ -98,6 +170,10 @@ func (r *podRun) run(ctx context.Context, resume *journal.Record) api.PodResult 
 		acts = m.Step(phase.Start{Now: r.now()})
 	}
 
+	var done <-chan struct{}
+	if r.plan.Grouped {
+		done = ctx.Done()
+	}
 	for {
 		for _, a := range acts {
 			switch a := a.(type) {
@@ -205,11 +281,21 @@ func (r *podRun) run(ctx context.Context, resume *journal.Record) api.PodResult 
 		if m.Phase().Final() {
 			return res
 		}
-		ev := <-events // every started operation reports, ctx or not
-		if ev.apply != nil {
-			ev.apply()
+		select {
+		case <-done: // stopping: a member waiting on its group thaws now
+			done = nil
+			acts = m.Step(phase.AbortGate{Reason: "agent stopped while the pod waited for its consistency group"})
+		case ev := <-events: // every started operation reports, ctx or not
+			if ev.apply != nil {
+				ev.apply()
+			}
+			acts = m.Step(ev.ev)
+		case g := <-r.gates: // nil channel for pods outside groups
+			acts = nil
+			for _, ev := range g.events() {
+				acts = append(acts, m.Step(ev)...)
+			}
 		}
-		acts = m.Step(ev.ev)
 	}
 }
 

@@ -131,8 +131,9 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 		nodes = append(nodes, n)
 	}
 	slices.Sort(nodes)
+	nbs := make([]api.NodeBackup, 0, len(nodes))
 	for _, node := range nodes {
-		nb := &api.NodeBackup{ObjectMeta: metav1.ObjectMeta{
+		nb := api.NodeBackup{ObjectMeta: metav1.ObjectMeta{
 			Namespace: b.Namespace, Name: b.Name + "-" + node,
 			Labels: map[string]string{LabelBackup: b.Name, LabelNode: node},
 		}}
@@ -140,6 +141,14 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 			BackupName: b.Name, NodeName: node, MaxFreeze: metav1.Duration{Duration: maxFreeze},
 			CaptureMode: mode, Expiration: b.Status.Expiration, Pods: plan.Nodes[node],
 		}
+		nbs = append(nbs, nb)
+	}
+	// Consistency groups start with their lowest order allowed to freeze.
+	gates := Gates(nbs)
+	for i := range nbs {
+		nb := &nbs[i]
+		nb.Spec.GroupGates = gates
+		node := nb.Spec.NodeName
 		if err := controllerutil.SetControllerReference(b, nb, c.Client.Scheme()); err != nil {
 			return fmt.Errorf("nodebackup %s: %w", nb.Name, err)
 		}
@@ -183,23 +192,28 @@ func (c *Coordinator) follow(ctx context.Context, b *api.Backup, log *zap.Logger
 	defer cancel()
 	sel := client.MatchingLabels{LabelBackup: b.Name}
 	for {
+		// Watch first, then list: a change made after the list is delivered
+		// by the watch, whatever the server (or a fake) does with versions.
+		w, err := c.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(b.Namespace), sel)
+		if err != nil {
+			return c.stopped(ctx, b, err, log)
+		}
 		var list api.NodeBackupList
 		if err := c.Client.List(ctx, &list, client.InNamespace(b.Namespace), sel); err != nil {
+			w.Stop()
 			return c.stopped(ctx, b, err, log)
 		}
-		done, err := c.fold(ctx, b, plannedResults(b, list.Items), list.Items, log)
-		if err != nil {
+		if err := c.openGates(ctx, list.Items, log); err != nil {
+			w.Stop()
 			return nil, err
 		}
-		if done {
+		done, err := c.fold(ctx, b, plannedResults(b, list.Items), list.Items, log)
+		if err != nil || done {
+			w.Stop()
+			if err != nil {
+				return nil, err
+			}
 			return b, nil
-		}
-		// Watch from the list's version: a change made between the list and
-		// the watch is delivered, not lost.
-		w, err := c.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(b.Namespace), sel,
-			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
-		if err != nil {
-			return c.stopped(ctx, b, err, log)
 		}
 		changed := waitForChange(ctx, w)
 		w.Stop()
@@ -223,6 +237,32 @@ func waitForChange(ctx context.Context, w watch.Interface) bool {
 			}
 		}
 	}
+}
+
+// openGates writes the consistency groups' gates, recomputed from every
+// member's phase, into the NodeBackups whose gates changed. Each write
+// wakes the agents, which move their members on.
+func (c *Coordinator) openGates(ctx context.Context, nbs []api.NodeBackup, log *zap.Logger) error {
+	gates := Gates(nbs)
+	for i := range nbs {
+		nb := &nbs[i]
+		if !gatesChanged(nb, gates) {
+			continue
+		}
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var cur api.NodeBackup
+			if err := c.Client.Get(ctx, client.ObjectKeyFromObject(nb), &cur); err != nil {
+				return err
+			}
+			cur.Spec.GroupGates = gates
+			return c.Client.Update(ctx, &cur)
+		})
+		if err != nil {
+			return fmt.Errorf("nodebackup %s/%s: update group gates: %w", nb.Namespace, nb.Name, err)
+		}
+		log.Info("group gates", zap.String("nodeBackup", nb.Name), zap.Any("gates", gates))
+	}
+	return nil
 }
 
 // stopped handles the end of following: on the backup's deadline, the pods

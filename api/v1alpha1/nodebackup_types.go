@@ -20,7 +20,9 @@ type PodPhase string
 const (
 	PodPending   PodPhase = "Pending"
 	PodFreezing  PodPhase = "Freezing"
+	PodFrozen    PodPhase = "Frozen" // group member waiting for the group's capture gate
 	PodCapturing PodPhase = "Capturing"
+	PodCaptured  PodPhase = "Captured" // group member waiting for its thaw turn
 	PodThawing   PodPhase = "Thawing"
 	PodUploading PodPhase = "Uploading"
 	PodCompleted PodPhase = "Completed"
@@ -107,6 +109,10 @@ type GroupGate struct {
 	Capture bool `json:"capture,omitempty"`
 	// ThawDownTo: pods with Order >= ThawDownTo may thaw (every capture done).
 	ThawDownTo *int `json:"thawDownTo,omitempty"`
+	// Abort: a member failed before the group was captured; every member
+	// thaws now (or never freezes) and fails with Reason.
+	Abort  bool   `json:"abort,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // HookResult is the outcome of one hook run.
