@@ -66,13 +66,17 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 	sort.Slice(sorted, func(i, j int) bool {
 		return sorted[i].Namespace+"/"+sorted[i].Name < sorted[j].Namespace+"/"+sorted[j].Name
 	})
-	for i := range sorted {
-		pod := &sorted[i]
-		if !namespaceIncluded(pod.Namespace, b.Spec.IncludedNamespaces, b.Spec.ExcludedNamespaces) || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
+	inScope := sorted[:0]
+	for _, pod := range sorted {
+		if namespaceIncluded(pod.Namespace, b.Spec.IncludedNamespaces, b.Spec.ExcludedNamespaces) && sel.Matches(labels.Set(pod.Labels)) {
+			inScope = append(inScope, pod)
 		}
+	}
+	chosen := onePodChoices(&b.Spec.Hooks, inScope)
+	for i := range inScope {
+		pod := &inScope[i]
 		vols, volProblems := selectVolumes(pod, defaultAll)
-		pre, post, hookErr := hook.BackupHooks(pod, &b.Spec.Hooks)
+		pre, post, hookErr := hook.BackupHooks(pod, specFor(&b.Spec.Hooks, chosen, pod))
 		if len(vols) == 0 && len(pre) == 0 && len(post) == 0 && hookErr == nil && len(volProblems) == 0 {
 			continue // not opted in
 		}
@@ -127,6 +131,43 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		plan.Nodes[pod.Spec.NodeName] = append(plan.Nodes[pod.Spec.NodeName], a)
 	}
 	return plan, nil
+}
+
+// onePodChoices picks, for each spec hook entry marked onePod, the first
+// Running pod (by namespace/name) it selects; entries without onePod are
+// absent from the result.
+func onePodChoices(spec *api.BackupHooks, pods []corev1.Pod) map[int]string {
+	chosen := map[int]string{}
+	for i, r := range spec.Resources {
+		if !r.OnePod {
+			continue
+		}
+		one := &api.BackupHooks{Resources: []api.BackupResourceHookSpec{r}}
+		one.Resources[0].OnePod = false
+		for _, p := range pods {
+			bare := p.DeepCopy()
+			bare.Annotations = nil // does the entry select the pod, whatever its annotations?
+			pre, post, _ := hook.BackupHooks(bare, one)
+			if p.Status.Phase == corev1.PodRunning && len(pre)+len(post) > 0 {
+				chosen[i] = string(p.UID)
+				break
+			}
+		}
+	}
+	return chosen
+}
+
+// specFor is spec with the hooks of onePod entries emptied, except for the
+// pod each chose (entries keep their index, so sources stay right).
+func specFor(spec *api.BackupHooks, chosen map[int]string, pod *corev1.Pod) *api.BackupHooks {
+	out := spec.DeepCopy()
+	for i := range out.Resources {
+		r := &out.Resources[i]
+		if uid, one := chosen[i]; r.OnePod && (!one || uid != string(pod.UID)) {
+			r.PreHooks, r.PostHooks = nil, nil
+		}
+	}
+	return out
 }
 
 // namespaceIncluded applies Velero's namespace rules: empty or "*" includes

@@ -138,3 +138,34 @@ func TestBuildPlan(t *testing.T) {
 		t.Errorf("invalid spec hook selecting no pod: err = %v, want the backup failed naming the field", err)
 	}
 }
+
+func TestOnePodSpecHooks(t *testing.T) {
+	pods := []corev1.Pod{
+		runningPod("shop", "db-1", "node-a", map[string]string{AnnBackupVolumes: "data"}, map[string]string{"app": "db"}),
+		runningPod("shop", "db-0", "node-b", map[string]string{AnnBackupVolumes: "data"}, map[string]string{"app": "db"}),
+	}
+	exec := func(cmd string) []api.BackupResourceHook {
+		return []api.BackupResourceHook{{Exec: &api.ExecHook{Command: []string{cmd}}}}
+	}
+	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b"}, Spec: api.BackupSpec{Hooks: api.BackupHooks{Resources: []api.BackupResourceHookSpec{
+		{Name: "checkpoint-primary", OnePod: true, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, PreHooks: exec("checkpoint")},
+		{Name: "sync-all", LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, PreHooks: exec("sync")},
+	}}}}
+	plan, err := BuildPlan(b, pods, map[string]bool{"node-a": true, "node-b": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := func(a api.PodAssignment) (out []string) {
+		for _, h := range a.PreHooks {
+			out = append(out, h.Command[0]+"@"+h.Source)
+		}
+		return out
+	}
+	db0, db1 := plan.Nodes["node-b"][0], plan.Nodes["node-a"][0]
+	if got := strings.Join(cmds(db0), ","); got != "checkpoint@spec spec.hooks.resources[0].pre[0],sync@spec spec.hooks.resources[1].pre[0]" {
+		t.Errorf("db-0 (first by name) hooks = %s", got)
+	}
+	if got := strings.Join(cmds(db1), ","); got != "sync@spec spec.hooks.resources[1].pre[0]" {
+		t.Errorf("db-1 hooks = %s, want only the every-pod entry", got)
+	}
+}

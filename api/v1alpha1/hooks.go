@@ -37,8 +37,12 @@ type BackupResourceHookSpec struct {
 	IncludedResources []string              `json:"includedResources,omitempty"`
 	ExcludedResources []string              `json:"excludedResources,omitempty"`
 	LabelSelector     *metav1.LabelSelector `json:"labelSelector,omitempty"`
-	PreHooks          []BackupResourceHook  `json:"pre,omitempty"`
-	PostHooks         []BackupResourceHook  `json:"post,omitempty"`
+	// OnePod (quiesce's own) runs this entry's hooks on one matching pod
+	// only, the first by namespace/name, instead of on every matching pod:
+	// e.g. the primary of a replicated database, picked by its label.
+	OnePod    bool                 `json:"onePod,omitempty"`
+	PreHooks  []BackupResourceHook `json:"pre,omitempty"`
+	PostHooks []BackupResourceHook `json:"post,omitempty"`
 }
 
 // BackupResourceHook is one backup hook; exec is the only kind.
