@@ -336,3 +336,63 @@ func TestParseSource(t *testing.T) {
 		}
 	}
 }
+
+// Maintenance by its owner (another process: its own connection and cache)
+// while an agent backs up must not damage the snapshots being written.
+func TestMaintenanceWhileBackingUp(t *testing.T) {
+	agent, cfg := newEngine(t)
+	owner := cfg
+	owner.CacheDir, owner.Client = t.TempDir(), "owner@coordinator"
+	maint, err := Open(t.Context(), owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maint.Close(t.Context())
+	src := filepath.Join(t.TempDir(), "vol")
+	makeTree(t, src)
+
+	done := make(chan error, 1)
+	go func() {
+		for i := range 3 {
+			if err := maint.Maintenance(t.Context(), "", i%2 == 1); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	var ids []string
+	for i := range 4 {
+		writeFile(t, filepath.Join(src, "a", "small.txt"), randBytes(t, 4096+i), 0o644)
+		res, err := agent.Backup(t.Context(), src, BackupOptions{Source: testSource})
+		if err != nil {
+			t.Fatalf("backup %d during maintenance: %v", i, err)
+		}
+		ids = append(ids, res.SnapshotID)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("maintenance during backups: %v", err)
+	}
+	if err := maint.Maintenance(t.Context(), "", true); err != nil {
+		t.Fatalf("full maintenance after backups: %v", err)
+	}
+	fresh := cfg
+	fresh.CacheDir = t.TempDir()
+	check, err := Open(t.Context(), fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close(t.Context())
+	for _, id := range ids {
+		if _, err := check.Verify(t.Context(), id); err != nil {
+			t.Fatalf("snapshot %s after concurrent maintenance: %v", id, err)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "restored")
+	if _, err := check.Restore(t.Context(), ids[len(ids)-1], dst, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffDigest(treeDigest(t, src), treeDigest(t, dst)); d != "" {
+		t.Fatalf("restore after concurrent maintenance differs:\n%s", d)
+	}
+}
