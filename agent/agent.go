@@ -32,6 +32,7 @@ type Agent struct {
 	Log          *zap.Logger
 	Metrics      *metrics.Agent       // may be nil
 	Events       record.EventRecorder // may be nil
+	Logs         LogStore             // may be nil
 	Now          func() time.Time
 
 	slots   chan struct{}
@@ -238,6 +239,13 @@ func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires
 		}
 		a.status.report(nodeBackup, res)
 		podEvents(a.Events, backup, res)
+		if a.Logs != nil {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			if err := a.Logs.PutLog(lctx, backup, a.Node+"/"+pod.Namespace+"/"+pod.Name, podLog(a.Node, res)); err != nil {
+				a.Log.Warn("backup log not stored", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
+			}
+			cancel()
+		}
 	}()
 }
 

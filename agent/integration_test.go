@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,7 +109,7 @@ func TestIntegrationPostHookAfterCapture(t *testing.T) {
 	ag := &agent.Agent{Node: "node-a", Namespace: "quiesce", Client: c, Journal: j,
 		Hooks:        &agent.CRIHooks{Runtime: rt, Log: log},
 		Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: t.TempDir(), Log: log},
-		CaptureSlots: 1, Log: log}
+		CaptureSlots: 1, Log: log, Logs: eng}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- ag.Run(runCtx) }()
@@ -152,6 +153,11 @@ func TestIntegrationPostHookAfterCapture(t *testing.T) {
 	}
 	if read(vol, "post-marker") != "thawed\n" {
 		t.Errorf("post-hook did not run on the live volume")
+	}
+	logs, err := eng.Logs(ctx, "b1")
+	if err != nil || len(logs) != 1 || !strings.Contains(logs[0].Text, "hook pre mark-pre container=db exit 0") ||
+		!strings.Contains(logs[0].Text, "hook post mark-post") || logs[0].Key != "node-a/shop/db-0" {
+		t.Errorf("backup log in the repository = %+v (%v)", logs, err)
 	}
 	if out, code := env.ExecSync(t, p, "db", "flock", "-n", "/data/app.lock", "-c", "true"); code != 0 {
 		t.Errorf("lock still held after the thaw (exit %d): %s", code, out)

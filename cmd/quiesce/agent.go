@@ -101,7 +101,7 @@ journal (an earlier agent process died) are thawed first.`,
 				Hooks:        &agent.CRIHooks{Runtime: rt, Log: log},
 				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Log: log},
 				Paths:        &agent.KubeletPaths{Client: c, Root: kubeletRoot},
-				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events,
+				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events, Logs: eng,
 			}
 			log.Info("agent started", zap.String("runtime", endpoint), zap.String("stateDir", stateDir))
 			return ag.Run(ctx)

@@ -27,7 +27,7 @@ func newBackupCommand() *cobra.Command {
 	var kf kubeFlags
 	cmd := &cobra.Command{Use: "backup", Short: "Create, list and describe Backups"}
 	kf.add(cmd.PersistentFlags())
-	cmd.AddCommand(newBackupCreateCommand(&kf), newBackupGetCommand(&kf), newBackupDescribeCommand(&kf))
+	cmd.AddCommand(newBackupCreateCommand(&kf), newBackupGetCommand(&kf), newBackupDescribeCommand(&kf), newBackupLogsCommand())
 	return cmd
 }
 
@@ -418,4 +418,33 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+func newBackupLogsCommand() *cobra.Command {
+	rf := &repoFlags{}
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Print a backup's log (every pod's hooks with their output, volumes, outcome) from the repository",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := rf.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer e.Close(context.WithoutCancel(cmd.Context()))
+			logs, err := e.Logs(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if len(logs) == 0 {
+				return fmt.Errorf("no logs of backup %q in the repository (the agents store one per pod when it finishes)", args[0])
+			}
+			for _, l := range logs {
+				fmt.Fprintf(cmd.OutOrStdout(), "=== %s (%s)\n%s\n", l.Key, l.Time.UTC().Format(time.RFC3339), l.Text)
+			}
+			return nil
+		},
+	}
+	rf.add(cmd.Flags())
+	return cmd
 }
