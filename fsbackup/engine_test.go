@@ -1,6 +1,7 @@
 package fsbackup
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -394,5 +395,19 @@ func TestMaintenanceWhileBackingUp(t *testing.T) {
 	}
 	if d := diffDigest(treeDigest(t, src), treeDigest(t, dst)); d != "" {
 		t.Fatalf("restore after concurrent maintenance differs:\n%s", d)
+	}
+}
+
+func TestCancelledBackupSavesNothing(t *testing.T) {
+	e, _ := newEngine(t)
+	src := filepath.Join(t.TempDir(), "vol")
+	makeTree(t, src)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := e.Backup(ctx, src, BackupOptions{Source: testSource}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("backup with a cancelled context: %v", err)
+	}
+	if snaps, err := e.Snapshots(t.Context(), nil); err != nil || len(snaps) != 0 {
+		t.Fatalf("a cancelled backup saved snapshots: %v %+v", err, snaps)
 	}
 }

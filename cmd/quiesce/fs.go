@@ -37,6 +37,7 @@ func newFsBackupCommand(rf *repoFlags) *cobra.Command {
 		tags                                         []string
 		ttl                                          time.Duration
 		staged, asJSON, progress, fullCompare        bool
+		keepStaging                                  bool
 		parallel                                     int
 	)
 	cmd := &cobra.Command{
@@ -95,6 +96,9 @@ func newFsBackupCommand(rf *repoFlags) *cobra.Command {
 				out.Result, err = e.Backup(cmd.Context(), dir, opt)
 			}
 			out.UploadSeconds = time.Since(start).Seconds()
+			if staged && err == nil && !keepStaging {
+				err = staging.Remove(stagingDir)
+			}
 			if asJSON {
 				if perr := printJSON(cmd.OutOrStdout(), out); perr != nil && err == nil {
 					err = perr
@@ -111,6 +115,7 @@ func newFsBackupCommand(rf *repoFlags) *cobra.Command {
 	f.DurationVar(&ttl, "ttl", 0, "expire the snapshot after this long (0: never)")
 	f.BoolVar(&staged, "staged", false, "capture into --staging-dir first, then upload the staged copy")
 	f.StringVar(&stagingDir, "staging-dir", "", "staging directory of this volume (kept for the next incremental capture)")
+	f.BoolVar(&keepStaging, "keep-staging", true, "keep the staged copy for the next incremental capture")
 	f.BoolVar(&fullCompare, "full-compare", false, "staged: compare file contents, not only metadata")
 	f.StringVar(&compression, "compression", "", "compressor override (none, zstd-fastest, s2-default, ...)")
 	f.StringVar(&onFileError, "on-file-error", "ignore-vanished", "ignore-vanished, fail or ignore")
