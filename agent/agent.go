@@ -220,7 +220,7 @@ func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires
 		backup: backup, nodeBackup: nodeBackup, expires: expires, pod: pod, plan: plan, gates: gates,
 		hooks: a.Hooks, vols: a.Volumes, journal: a.Journal, slots: a.slots,
 		report:  func(p api.PodResult) { p.Node = a.Node; a.status.report(nodeBackup, p) },
-		log:     a.Log.With(zap.String("node", a.Node), zap.String("nodeBackup", nodeBackup)),
+		log:     a.Log.With(zap.String("nodeBackup", nodeBackup)), // a.Log carries the node
 		metrics: a.Metrics, now: a.Now,
 	}
 	a.wg.Add(1)

@@ -345,7 +345,7 @@ func hookFailure(phase string, results []api.HookResult) string {
 		case h.TimedOut:
 			return fmt.Sprintf("%s-hook %s in container %s timed out", phase, h.Name, h.Container)
 		case h.Error != "":
-			return fmt.Sprintf("%s-hook %s in container %s: %s", phase, h.Name, h.Container, h.Error)
+			return h.Error // names the pod, the hook, its source and container
 		case h.ExitCode != 0 && !h.Skipped:
 			return fmt.Sprintf("%s-hook %s in container %s exited %d", phase, h.Name, h.Container, h.ExitCode)
 		}

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 )
@@ -84,11 +85,12 @@ func finalPhase(pods []api.PodResult) api.BackupPhase {
 // messages derives the Backup's errors and warnings from its pods.
 func messages(pods []api.PodResult) (errs, warnings []string) {
 	for _, p := range pods {
+		prefix := fmt.Sprintf("pod %s/%s: ", p.Namespace, p.Name)
 		switch p.Phase {
 		case api.PodFailed:
-			errs = append(errs, fmt.Sprintf("pod %s/%s: %s", p.Namespace, p.Name, p.Reason))
+			errs = append(errs, prefix+strings.TrimPrefix(p.Reason, prefix))
 		case api.PodSkipped:
-			warnings = append(warnings, fmt.Sprintf("pod %s/%s skipped: %s", p.Namespace, p.Name, p.Reason))
+			warnings = append(warnings, prefix+"skipped: "+strings.TrimPrefix(p.Reason, prefix))
 		}
 	}
 	return errs, warnings

@@ -148,7 +148,7 @@ func TestBackupThroughChart(t *testing.T) {
 	if db.Phase != api.PodCompleted || db.Node != "node-a" || len(db.Volumes) != 1 || db.Volumes[0].SnapshotID == "" {
 		t.Fatalf("db = %+v", db)
 	}
-	if strict.Phase != api.PodFailed || !strings.Contains(strict.Reason, "exited 7") || len(strict.Volumes) != 0 {
+	if strict.Phase != api.PodFailed || !strings.Contains(strict.Reason, "exit code 7") || len(strict.Volumes) != 0 {
 		t.Errorf("strict = %+v: want failed by its pre-hook, nothing captured", strict)
 	}
 	if lenient.Phase != api.PodCompleted || len(lenient.Volumes) != 1 || lenient.Node != "node-b" {
