@@ -22,12 +22,19 @@ lint:
 unit:
 	$(GO) test -short $(TEST_FLAGS) ./...
 
-# test: everything, integration and e2e included (see README).
+# test: everything: lint, generated files, chart, unit, integration (real
+# containerd + runc, real kopia repositories) and e2e on the local two-node
+# cluster (brought up, or reused, first; left running: make cluster-down).
+# cluster-up comes before images: it replaces a dead cluster, and images
+# are then imported into the running nodes.
 test: lint verify-generate chart-lint build
-	QUIESCE_INTEGRATION=1 HELM=$(CURDIR)/$(HELM) $(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) cluster-up
+	$(MAKE) images
+	QUIESCE_INTEGRATION=1 QUIESCE_E2E=1 QUIESCE_E2E_NO_UP=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) HELM=$(CURDIR)/$(HELM) \
+		$(GO) test $(TEST_FLAGS) ./...
 
-bench:
-	@echo "benchmarks: see bench-* targets"
+# bench: benchmarks report same-run ratios against a baseline (docs/benchmarks.md).
+bench: bench-fs
 
 clean:
 	rm -rf $(BIN)

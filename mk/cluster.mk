@@ -41,5 +41,7 @@ images: image
 
 # test-e2e: brings the cluster up (or reuses it) and runs the e2e tests on it
 # (bin/quiesce is the CLI some tests drive).
-test-e2e: build images cluster-up
-	QUIESCE_E2E=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) $(GO) test $(E2E_FLAGS) ./e2e/...
+test-e2e: build helm
+	$(MAKE) cluster-up
+	$(MAKE) images
+	QUIESCE_E2E=1 QUIESCE_E2E_NO_UP=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) $(GO) test $(E2E_FLAGS) ./e2e/...
