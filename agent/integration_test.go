@@ -2,7 +2,6 @@ package agent_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,26 +26,7 @@ var env *testenv.Containerd
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
-func run(m *testing.M) int {
-	if os.Getenv(testenv.IntegrationEnv) == "1" {
-		dir, err := os.MkdirTemp("", "quiesce-agent-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		if env, err = testenv.Start(context.Background(), dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer func() {
-			if err := env.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-			}
-		}()
-	}
-	return m.Run()
-}
+func run(m *testing.M) int { return testenv.RunMain(m, "quiesce-agent-", &env, nil) }
 
 func sh(name, container, script string) api.ResolvedHook {
 	return api.ResolvedHook{Name: name, Source: "annotation test", Container: container, Command: []string{"sh", "-c", script},

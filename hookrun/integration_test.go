@@ -3,7 +3,6 @@ package hookrun_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,26 +21,7 @@ var env *testenv.Containerd
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
-func run(m *testing.M) int {
-	if os.Getenv(testenv.IntegrationEnv) == "1" {
-		dir, err := os.MkdirTemp("", "quiesce-hookrun-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		if env, err = testenv.Start(context.Background(), dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer func() {
-			if err := env.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-			}
-		}()
-	}
-	return m.Run()
-}
+func run(m *testing.M) int { return testenv.RunMain(m, "quiesce-hookrun-", &env, nil) }
 
 // realPod starts a pod whose containers share /shared, and a runtime.
 func realPod(t *testing.T, containers ...string) (*containerd.Runtime, hookrun.PodRef, string, *testenv.Pod) {

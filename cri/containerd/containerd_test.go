@@ -22,34 +22,14 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
-	if os.Getenv(testenv.IntegrationEnv) == "1" {
-		dir, err := os.MkdirTemp("", "quiesce-containerd-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		env, err = testenv.Start(context.Background(), dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer func() {
-			if err := env.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-			}
-		}()
+func run(m *testing.M) int { return testenv.RunMain(m, "quiesce-containerd-", &env, noFIFOsLeft) }
+
+// noFIFOsLeft: every exec's stdio FIFOs are removed when it is reaped.
+func noFIFOsLeft(env *testenv.Containerd) error {
+	if left, _ := os.ReadDir(env.FIFODir); len(left) > 0 {
+		return fmt.Errorf("%d exec FIFO set(s) left in %s", len(left), env.FIFODir)
 	}
-	code := m.Run()
-	if env != nil {
-		// Every exec's stdio FIFOs are removed when it is reaped.
-		if left, _ := os.ReadDir(env.FIFODir); len(left) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: %d exec FIFO set(s) left in %s\n", len(left), env.FIFODir)
-			return 1
-		}
-	}
-	return code
+	return nil
 }
 
 // setup returns a runtime on the shared containerd and a fresh pod.

@@ -251,3 +251,38 @@ func unmountUnder(dir string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// RunMain is a test package's TestMain body: with integration tests on, it
+// starts one containerd for the package into *env, runs the tests, calls
+// check (may be nil) for a package-wide assertion after them, and stops
+// containerd. It returns the exit code for os.Exit.
+func RunMain(m *testing.M, prefix string, env **Containerd, check func(*Containerd) error) int {
+	if os.Getenv(IntegrationEnv) != "1" {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	c, err := Start(context.Background(), dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*env = c
+	defer func() {
+		if err := c.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	code := m.Run()
+	if check != nil {
+		if err := check(c); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL:", err)
+			return 1
+		}
+	}
+	return code
+}
