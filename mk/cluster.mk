@@ -45,3 +45,12 @@ test-e2e: build helm
 	$(MAKE) cluster-up
 	$(MAKE) images
 	QUIESCE_E2E=1 QUIESCE_E2E_NO_UP=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) $(GO) test $(E2E_FLAGS) ./e2e/...
+
+# bench-hooks: no-op hook latency, agent (containerd) vs CRI ExecSync vs
+# API-server exec, quiet and busy (results in docs/benchmarks.md).
+.PHONY: bench-hooks
+bench-hooks: build
+	$(MAKE) cluster-up
+	$(MAKE) images
+	$(GO) build -o $(BIN)/bench-hooks ./bench/hooks
+	$(BIN)/bench-hooks -kubeconfig $(CLUSTER_KUBECONFIG)
