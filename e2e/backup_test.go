@@ -33,14 +33,18 @@ func run(t *testing.T, env []string, name string, args ...string) (string, error
 // installChart installs the chart into its own namespace with a
 // repository and agent state of its own on the nodes, and uninstalls it
 // when the test ends.
-func installChart(t *testing.T, c *cluster.Cluster, ns, repoDir string) {
+// extra helm arguments replace the default schedule (one that never fires).
+func installChart(t *testing.T, c *cluster.Cluster, ns, repoDir string, extra ...string) {
 	t.Helper()
-	out, err := run(t, nil, "helm", "install", ns, filepath.Join(cluster.RepoRoot(), "charts/quiesce"), "--namespace", ns,
+	if len(extra) == 0 {
+		extra = []string{"--set", "coordinator.schedules[0].name=nightly", "--set", "coordinator.schedules[0].schedule=0 0 1 1 *"}
+	}
+	args := append([]string{"install", ns, filepath.Join(cluster.RepoRoot(), "charts/quiesce"), "--namespace", ns,
 		"--kubeconfig", c.Kubeconfig, "--wait", "--timeout", "4m",
-		"--set", "repository.password=e2e-password", "--set", "repository.filesystem.path="+repoDir,
-		"--set", "agent.stateDir=/var/lib/quiesce-e2e-state/"+ns, "--set", "image.pullPolicy=Never",
-		"--set", "agent.logLevel=debug",
-		"--set", "coordinator.schedules[0].name=nightly", "--set", "coordinator.schedules[0].schedule=0 0 1 1 *")
+		"--set", "repository.password=e2e-password", "--set", "repository.filesystem.path=" + repoDir,
+		"--set", "agent.stateDir=/var/lib/quiesce-e2e-state/" + ns, "--set", "image.pullPolicy=Never",
+		"--set", "agent.logLevel=debug"}, extra...)
+	out, err := run(t, nil, "helm", args...)
 	if err != nil {
 		t.Fatalf("helm install: %v\n%s", err, out)
 	}
