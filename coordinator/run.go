@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
-	"github.com/quiesce-dev/quiesce/internal/metrics"
 )
 
 // Labels of NodeBackups: the Backup they belong to, and the node whose
@@ -46,8 +45,6 @@ type Coordinator struct {
 	Now     func() time.Time
 	// Events records the Backup's start and end; may be nil.
 	Events record.EventRecorder
-	// Metrics may be nil.
-	Metrics *metrics.Coordinator
 }
 
 // Run takes the Backup to a final phase and returns it. It is idempotent: a
@@ -377,7 +374,8 @@ func (c *Coordinator) timeout() time.Duration {
 	return 4 * time.Hour
 }
 
-// finished records a final Backup in events and metrics.
+// finished records a final Backup as an Event (its metrics come from the
+// Exporter, which outlives this Job).
 func (c *Coordinator) finished(b *api.Backup) {
 	st := b.Status
 	if c.Events != nil {
@@ -387,16 +385,6 @@ func (c *Coordinator) finished(b *api.Backup) {
 		}
 		c.Events.Eventf(b, typ, "Backup"+string(st.Phase), "%d pods, %d hooks failed, %d errors, %d warnings",
 			len(st.Pods), st.HooksFailed, len(st.Errors), len(st.Warnings))
-	}
-	if c.Metrics == nil {
-		return
-	}
-	c.Metrics.Backups.WithLabelValues(string(st.Phase)).Inc()
-	if st.StartTimestamp != nil && st.CompletionTimestamp != nil {
-		c.Metrics.BackupDuration.Observe(st.CompletionTimestamp.Sub(st.StartTimestamp.Time).Seconds())
-	}
-	if st.Phase == api.BackupPhaseCompleted && st.CompletionTimestamp != nil {
-		c.Metrics.LastSuccessfulBackup.WithLabelValues(b.Labels[LabelSchedule]).Set(float64(st.CompletionTimestamp.Unix()))
 	}
 }
 

@@ -162,6 +162,13 @@ func TestBackupThroughChart(t *testing.T) {
 		t.Errorf("hooks failed = %d, want 2", b.Status.HooksFailed)
 	}
 
+	// The exporter serves the Backup's phase (through the API server's
+	// service proxy, as Prometheus' Kubernetes discovery would reach it).
+	metricsOut, err := c.Client.CoreV1().Services(sys).ProxyGet("http", sys+"-exporter-metrics", "9465", "/metrics", nil).DoRaw(ctx)
+	if err != nil || !strings.Contains(string(metricsOut), `quiesce_backups{phase="PartiallyFailed"} 1`) {
+		t.Errorf("exporter metrics (%v) lack quiesce_backups{phase=\"PartiallyFailed\"} 1:\n%s", err, metricsOut)
+	}
+
 	// Every pod whose pre-hooks ran was thawed: the post-hook marker is in
 	// each live volume, the failed pod's included.
 	for _, p := range pods {

@@ -17,6 +17,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newCoordinatorCommand())
 	root.AddCommand(newAgentCommand())
+	root.AddCommand(newExporterCommand())
 	root.AddCommand(newBackupCommand())
 	root.AddCommand(newHooksCommand())
 	root.AddCommand(newFsCommand())

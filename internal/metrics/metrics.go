@@ -26,13 +26,6 @@ type Agent struct {
 	ThawedOnRestart  prometheus.Counter
 }
 
-// Coordinator holds the coordinator's metrics.
-type Coordinator struct {
-	Backups              *prometheus.CounterVec // labels: phase
-	LastSuccessfulBackup *prometheus.GaugeVec   // labels: schedule; unix seconds
-	BackupDuration       prometheus.Histogram
-}
-
 var hookBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
 var longBuckets = []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600}
 
@@ -61,20 +54,6 @@ func NewAgent(reg prometheus.Registerer) *Agent {
 	}
 	reg.MustRegister(m.HookDuration, m.FreezeWindow, m.ControlOverhead, m.CaptureDuration, m.UploadDuration,
 		m.CaptureBytes, m.CaptureFiles, m.UploadedBytes, m.PodsFinished, m.ThawedByDeadline, m.ThawedOnRestart)
-	return m
-}
-
-// NewCoordinator registers the coordinator's metrics on reg.
-func NewCoordinator(reg prometheus.Registerer) *Coordinator {
-	m := &Coordinator{
-		Backups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quiesce_backups_total",
-			Help: "Backups finished, by phase."}, []string{"phase"}),
-		LastSuccessfulBackup: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "quiesce_last_successful_backup_timestamp_seconds",
-			Help: "Completion time of the last Completed backup, by schedule."}, []string{"schedule"}),
-		BackupDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quiesce_backup_duration_seconds",
-			Help: "Duration of backups, start to completion.", Buckets: longBuckets}),
-	}
-	reg.MustRegister(m.Backups, m.LastSuccessfulBackup, m.BackupDuration)
 	return m
 }
 

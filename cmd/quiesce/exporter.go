@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/quiesce-dev/quiesce/coordinator"
+	"github.com/quiesce-dev/quiesce/internal/metrics"
+)
+
+func newExporterCommand() *cobra.Command {
+	var (
+		kf                    kubeFlags
+		metricsAddr, logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "exporter",
+		Short: "Serve Prometheus metrics of the Backups (by phase, last success per schedule)",
+		Long: `The coordinator runs as a short Job that nothing can scrape. The exporter (a small
+Deployment in the chart) reads the Backup objects at scrape time and serves
+quiesce_backups{phase}, quiesce_last_successful_backup_timestamp_seconds{schedule}
+and quiesce_last_backup_duration_seconds{schedule}.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck
+			c, err := kf.client()
+			if err != nil {
+				return err
+			}
+			reg := metrics.NewRegistry()
+			reg.MustRegister(coordinator.NewExporter(c, kf.namespace, log))
+			srv := &http.Server{Addr: metricsAddr, Handler: metrics.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() { <-ctx.Done(); _ = srv.Close() }()
+			log.Info("exporter serving metrics", zap.String("addr", metricsAddr), zap.String("namespace", kf.namespace))
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	kf.add(cmd.Flags())
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", ":9465", "Prometheus metrics listen address")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

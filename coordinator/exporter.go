@@ -1,0 +1,90 @@
+package coordinator
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+)
+
+// Exporter exposes metrics of the Backups themselves. The coordinator is a
+// short-lived Job that nothing can scrape, so what outlives it (backups by
+// phase, the last successful backup of each schedule) is read from the
+// Backup objects at scrape time: no state of its own, nothing to lose.
+type Exporter struct {
+	Client    client.Client
+	Namespace string
+	Log       *zap.Logger
+
+	byPhase, lastSuccess, lastDuration, scrapeErrors *prometheus.Desc
+}
+
+// NewExporter returns an Exporter for the Backups of namespace.
+func NewExporter(c client.Client, namespace string, log *zap.Logger) *Exporter {
+	return &Exporter{
+		Client: c, Namespace: namespace, Log: log,
+		byPhase: prometheus.NewDesc("quiesce_backups", "Backups in the namespace, by phase.", []string{"phase"}, nil),
+		lastSuccess: prometheus.NewDesc("quiesce_last_successful_backup_timestamp_seconds",
+			"Completion time of the newest Completed backup, by schedule (\"\" for backups made by hand).", []string{"schedule"}, nil),
+		lastDuration: prometheus.NewDesc("quiesce_last_backup_duration_seconds",
+			"Duration of the newest finished backup, by schedule.", []string{"schedule"}, nil),
+		scrapeErrors: prometheus.NewDesc("quiesce_exporter_list_errors", "1 when listing the Backups failed on this scrape.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	ch <- e.byPhase
+	ch <- e.lastSuccess
+	ch <- e.lastDuration
+	ch <- e.scrapeErrors
+}
+
+// Collect implements prometheus.Collector.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var list api.BackupList
+	if err := e.Client.List(ctx, &list, client.InNamespace(e.Namespace)); err != nil {
+		e.Log.Warn("list backups for metrics", zap.Error(err))
+		ch <- prometheus.MustNewConstMetric(e.scrapeErrors, prometheus.GaugeValue, 1)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(e.scrapeErrors, prometheus.GaugeValue, 0)
+	phases := map[string]float64{}
+	success := map[string]time.Time{}
+	newest := map[string]api.Backup{}
+	for _, b := range list.Items {
+		phase := string(b.Status.Phase)
+		if phase == "" {
+			phase = string(api.BackupPhaseNew)
+		}
+		phases[phase]++
+		st, sched := b.Status, b.Labels[LabelSchedule]
+		if st.CompletionTimestamp == nil {
+			continue
+		}
+		if st.Phase == api.BackupPhaseCompleted && st.CompletionTimestamp.After(success[sched]) {
+			success[sched] = st.CompletionTimestamp.Time
+		}
+		if n, ok := newest[sched]; !ok || st.CompletionTimestamp.After(n.Status.CompletionTimestamp.Time) {
+			newest[sched] = b
+		}
+	}
+	for phase, n := range phases {
+		ch <- prometheus.MustNewConstMetric(e.byPhase, prometheus.GaugeValue, n, phase)
+	}
+	for sched, t := range success {
+		ch <- prometheus.MustNewConstMetric(e.lastSuccess, prometheus.GaugeValue, float64(t.Unix()), sched)
+	}
+	for sched, b := range newest {
+		if b.Status.StartTimestamp != nil {
+			d := b.Status.CompletionTimestamp.Sub(b.Status.StartTimestamp.Time).Seconds()
+			ch <- prometheus.MustNewConstMetric(e.lastDuration, prometheus.GaugeValue, d, sched)
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package coordinator
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap/zaptest"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+)
+
+func TestExporter(t *testing.T) {
+	at := func(s int64) *metav1.Time { tm := metav1.NewTime(time.Unix(s, 0)); return &tm }
+	backup := func(name, sched string, phase api.BackupPhase, start, end int64) *api.Backup {
+		b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: name, Labels: map[string]string{}},
+			Status: api.BackupStatus{Phase: phase}}
+		if sched != "" {
+			b.Labels[LabelSchedule] = sched
+		}
+		if end > 0 {
+			b.Status.StartTimestamp, b.Status.CompletionTimestamp = at(start), at(end)
+		}
+		return b
+	}
+	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(
+		backup("n1", "nightly", api.BackupPhaseCompleted, 1000, 1060),
+		backup("n2", "nightly", api.BackupPhaseCompleted, 2000, 2030),
+		backup("n3", "nightly", api.BackupPhasePartiallyFailed, 3000, 3100),
+		backup("h1", "", api.BackupPhaseFailed, 500, 510),
+		backup("r1", "nightly", api.BackupPhaseInProgress, 0, 0),
+	).Build()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewExporter(c, "quiesce", zaptest.NewLogger(t)))
+	want := `
+# HELP quiesce_backups Backups in the namespace, by phase.
+# TYPE quiesce_backups gauge
+quiesce_backups{phase="Completed"} 2
+quiesce_backups{phase="Failed"} 1
+quiesce_backups{phase="InProgress"} 1
+quiesce_backups{phase="PartiallyFailed"} 1
+# HELP quiesce_last_successful_backup_timestamp_seconds Completion time of the newest Completed backup, by schedule ("" for backups made by hand).
+# TYPE quiesce_last_successful_backup_timestamp_seconds gauge
+quiesce_last_successful_backup_timestamp_seconds{schedule="nightly"} 2030
+# HELP quiesce_last_backup_duration_seconds Duration of the newest finished backup, by schedule.
+# TYPE quiesce_last_backup_duration_seconds gauge
+quiesce_last_backup_duration_seconds{schedule=""} 10
+quiesce_last_backup_duration_seconds{schedule="nightly"} 100
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "quiesce_backups",
+		"quiesce_last_successful_backup_timestamp_seconds", "quiesce_last_backup_duration_seconds"); err != nil {
+		t.Fatal(err)
+	}
+}
