@@ -31,16 +31,7 @@ func podLog(node string, res api.PodResult) string {
 		b.WriteString("\n")
 	}
 	for _, h := range res.Hooks {
-		outcome := fmt.Sprintf("exit %d", h.ExitCode)
-		switch {
-		case h.Skipped:
-			outcome = "skipped"
-		case h.TimedOut:
-			outcome = "timed out"
-		case h.Error != "":
-			outcome = "error: " + h.Error
-		}
-		fmt.Fprintf(&b, "hook %s %s container=%s %s in %s (%s)\n", h.Phase, h.Name, h.Container, outcome, h.Duration.Duration, h.Source)
+		fmt.Fprintf(&b, "hook %s %s container=%s %s in %s (%s)\n", h.Phase, h.Name, h.Container, h.Outcome(), h.Duration.Duration, h.Source)
 		for _, l := range strings.Split(strings.TrimRight(h.Output, "\n"), "\n") {
 			if l != "" {
 				fmt.Fprintf(&b, "  | %s\n", l)

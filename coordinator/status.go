@@ -43,7 +43,7 @@ func Aggregate(st api.BackupStatus, planned []api.PodResult, nodeBackups []api.N
 				continue
 			}
 			st.HooksAttempted++
-			if h.Error != "" || h.ExitCode != 0 || h.TimedOut {
+			if h.Failed() {
 				st.HooksFailed++
 			}
 		}

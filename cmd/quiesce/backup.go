@@ -374,16 +374,7 @@ func describeBackup(out io.Writer, b *api.Backup, details bool) {
 			continue
 		}
 		for _, h := range p.Hooks {
-			res := fmt.Sprintf("exit %d", h.ExitCode)
-			switch {
-			case h.Skipped:
-				res = "skipped"
-			case h.TimedOut:
-				res = "timed out"
-			case h.Error != "":
-				res = "error: " + h.Error
-			}
-			fmt.Fprintf(out, "    hook %-5s %-24s container=%s  %s  %s  (%s)\n", h.Phase, h.Name, h.Container, res, h.Duration.Duration, h.Source)
+			fmt.Fprintf(out, "    hook %-5s %-24s container=%s  %s  %s  (%s)\n", h.Phase, h.Name, h.Container, h.Outcome(), h.Duration.Duration, h.Source)
 			if h.Output != "" {
 				for _, l := range strings.Split(strings.TrimRight(h.Output, "\n"), "\n") {
 					fmt.Fprintf(out, "      | %s\n", l)
