@@ -75,6 +75,22 @@ func hookPod(name, node string, ann map[string]string) *corev1.Pod {
 	}
 }
 
+// createPods creates pods in ns and waits until all are Ready.
+func createPods(t *testing.T, c *cluster.Cluster, ns string, pods ...*corev1.Pod) {
+	t.Helper()
+	ctx := t.Context()
+	for _, p := range pods {
+		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create pod %s/%s: %v", ns, p.Name, err)
+		}
+	}
+	for _, p := range pods {
+		if _, err := c.WaitPod(ctx, ns, p.Name, 2*time.Minute, cluster.PodReady); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func apiClient(t *testing.T, c *cluster.Cluster) client.Client {
 	s := runtime.NewScheme()
 	if err := api.AddToScheme(s); err != nil {
@@ -117,16 +133,7 @@ func TestBackupThroughChart(t *testing.T) {
 			"post.hook.backup.velero.io/command": `["/bin/sh","-c","echo thawed > /data/post-marker"]`,
 		}),
 	}
-	for _, p := range pods {
-		if _, err := c.Client.CoreV1().Pods(app).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create pod %s/%s: %v", app, p.Name, err)
-		}
-	}
-	for _, p := range pods {
-		if _, err := c.WaitPod(ctx, app, p.Name, 2*time.Minute, cluster.PodReady); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createPods(t, c, app, pods...)
 
 	out, err := run(t, nil, "quiesce", "backup", "create", "e2e-1", "--kubeconfig", c.Kubeconfig, "-n", sys,
 		"--include-namespaces", app, "--wait")

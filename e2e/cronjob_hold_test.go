@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
@@ -36,12 +35,7 @@ func TestCronJobBackupWithHeldHook(t *testing.T) {
 			"echo locked > /data/held; echo ready; cat; rm /data/held"], "hold": {"readyLine": "ready", "releaseTimeout": "5s"}}]`,
 		"post.hook.backup.velero.io/command": stamp("thawed"),
 	})
-	if _, err := c.Client.CoreV1().Pods(app).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitPod(ctx, app, "db", 2*time.Minute, cluster.PodReady); err != nil {
-		t.Fatal(err)
-	}
+	createPods(t, c, app, p)
 
 	// The CronJob fires within a minute; its coordinator names the Backup.
 	cl := apiClient(t, c)

@@ -7,11 +7,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
-	"github.com/quiesce-dev/quiesce/e2e/cluster"
 )
 
 // stamp is a hook command that records the host's uptime (comparable
@@ -60,16 +58,7 @@ func TestBackupGroupsDeadlinesTimeouts(t *testing.T) {
 		group("waiter", "node-b", "late", "1", map[string]string{"backup.quiesce.dev/max-freeze": "3s"}),
 		group("laggard", "node-a", "late", "2", map[string]string{"pre.hook.backup.velero.io/command": `["/bin/sh","-c","sleep 8"]`}),
 	}
-	for _, p := range pods {
-		if _, err := c.Client.CoreV1().Pods(app).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create pod %s/%s: %v", app, p.Name, err)
-		}
-	}
-	for _, p := range pods {
-		if _, err := c.WaitPod(ctx, app, p.Name, 2*time.Minute, cluster.PodReady); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createPods(t, c, app, pods...)
 	start := time.Now()
 	out, err := run(t, nil, "quiesce", "backup", "create", "e2e-2", "--kubeconfig", c.Kubeconfig, "-n", sys,
 		"--include-namespaces", app, "--wait")
