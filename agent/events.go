@@ -13,6 +13,7 @@ import (
 
 // Event reasons on pods.
 const (
+	ReasonHookRan          = "BackupHookRan"
 	ReasonHookFailed       = "BackupHookFailed"
 	ReasonHookTimedOut     = "BackupHookTimedOut"
 	ReasonThawed           = "Thawed"
@@ -38,6 +39,9 @@ func podEvents(rec record.EventRecorder, backup string, res api.PodResult) {
 		case h.Error != "" || h.ExitCode != 0:
 			rec.Eventf(ref, corev1.EventTypeWarning, ReasonHookFailed, "backup %s: %s-hook %s in container %s failed: %s",
 				backup, h.Phase, h.Name, h.Container, firstNonEmpty(h.Error, fmt.Sprintf("exit code %d", h.ExitCode)))
+		default:
+			rec.Eventf(ref, corev1.EventTypeNormal, ReasonHookRan, "backup %s: %s-hook %s in container %s ran in %s",
+				backup, h.Phase, h.Name, h.Container, h.Duration.Duration)
 		}
 	}
 	if res.Freeze != nil {

@@ -12,7 +12,7 @@ import (
 )
 
 func TestPodEvents(t *testing.T) {
-	rec := record.NewFakeRecorder(10)
+	rec := record.NewFakeRecorder(20)
 	podEvents(rec, "b1", api.PodResult{Namespace: "shop", Name: "db-0", Phase: api.PodFailed,
 		Reason: "freeze deadline 30s passed before the capture finished", Freeze: &metav1.Duration{Duration: 30 * time.Second},
 		Hooks: []api.HookResult{
@@ -27,6 +27,7 @@ func TestPodEvents(t *testing.T) {
 	}
 	want := []string{
 		"Warning BackupHookTimedOut backup b1: pre-hook flush in container db timed out after 10s",
+		"Normal BackupHookRan backup b1: post-hook ok in container db ran in 0s",
 		"Warning ThawedByDeadline backup b1: freeze deadline 30s passed before the capture finished",
 		"Warning VolumeBackupFailed backup b1: freeze deadline 30s passed before the capture finished",
 	}
