@@ -79,14 +79,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.status.report(rec.NodeBackup, *rec.Result)
 		case !rec.Phase.Final() && rec.Assignment != nil:
 			a.markStarted(rec.Backup, rec.PodUID)
-			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Expires, rec.Assignment, a.plan(rec.Staged, 0), &rec, nil)
+			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Expires, rec.Assignment, phase.Plan{Staged: rec.Staged}, &rec, nil)
 		}
 	}
 	return a.watch(ctx)
-}
-
-func (a *Agent) plan(staged bool, maxFreeze time.Duration) phase.Plan {
-	return phase.Plan{MaxFreeze: maxFreeze, Staged: staged}
 }
 
 func (a *Agent) markStarted(backup, uid string) bool {
@@ -198,7 +194,7 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 		if nb.Spec.Expiration != nil {
 			expires = nb.Spec.Expiration.Time
 		}
-		plan := a.plan(nb.Spec.CaptureMode != api.CaptureDirect, maxFreeze)
+		plan := phase.Plan{MaxFreeze: maxFreeze, Staged: nb.Spec.CaptureMode != api.CaptureDirect}
 		var box chan groupGate
 		if pod.Group != nil {
 			plan.Grouped = true

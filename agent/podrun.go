@@ -335,6 +335,9 @@ func (r *podRun) observeFinal(res *api.PodResult, freezeStart time.Time, hookTim
 		r.metrics.CaptureBytes.Add(float64(v.Bytes))
 		r.metrics.CaptureFiles.Add(float64(v.Files))
 		r.metrics.UploadedBytes.Add(float64(v.UploadedBytes))
+		if r.plan.Staged && v.Upload.Duration > 0 {
+			r.metrics.UploadDuration.Observe(v.Upload.Duration.Seconds())
+		}
 	}
 }
 
