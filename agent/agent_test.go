@@ -28,10 +28,10 @@ func nodeBackup(name, node string, pods ...string) *api.NodeBackup {
 	return nb
 }
 
-// waitDone watches the NodeBackup until its status says done.
-func waitDone(t *testing.T, c client.WithWatch, name string) *api.NodeBackup {
+// waitDone watches the NodeBackup until its status says done, at most timeout.
+func waitDone(t *testing.T, c client.WithWatch, name string, timeout time.Duration) *api.NodeBackup {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	w, err := c.Watch(ctx, &api.NodeBackupList{}, client.InNamespace("quiesce"))
 	if err != nil {
@@ -75,7 +75,7 @@ func TestAgentActsOnlyOnItsNode(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- ag.Run(ctx) }()
 
-	nb := waitDone(t, c, "b1-node-a")
+	nb := waitDone(t, c, "b1-node-a", 20*time.Second)
 	cancel()
 	<-done
 	if len(nb.Status.Pods) != 2 {
@@ -113,7 +113,7 @@ func TestAgentRestartThawsFromJournalFirst(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- ag.Run(ctx) }()
-	got := waitDone(t, c, "b1-node-a")
+	got := waitDone(t, c, "b1-node-a", 20*time.Second)
 	cancel()
 	<-done
 	if calls := tr.get(); !slices.Equal(calls, []string{"thaw-only"}) {

@@ -1,4 +1,4 @@
-package agent_test
+package agent
 
 import (
 	"context"
@@ -11,10 +11,8 @@ import (
 	"go.uber.org/zap/zaptest"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/quiesce-dev/quiesce/agent"
 	"github.com/quiesce-dev/quiesce/agent/journal"
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/cri/containerd"
@@ -86,14 +84,14 @@ func TestIntegrationPostHookAfterCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := zaptest.NewLogger(t)
-	ag := &agent.Agent{Node: "node-a", Namespace: "quiesce", Client: c, Journal: j,
-		Hooks:        &agent.CRIHooks{Runtime: rt, Log: log},
-		Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: t.TempDir(), Log: log},
+	ag := &Agent{Node: "node-a", Namespace: "quiesce", Client: c, Journal: j,
+		Hooks:        &CRIHooks{Runtime: rt, Log: log},
+		Volumes:      &FSVolumes{Engine: eng, StagingRoot: t.TempDir(), Log: log},
 		CaptureSlots: 1, Log: log, Logs: eng}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- ag.Run(runCtx) }()
-	got := waitNodeBackupDone(t, c, "b1-node-a")
+	got := waitDone(t, c, "b1-node-a", 2*time.Minute)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -151,29 +149,4 @@ func dirList(dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
-}
-
-func waitNodeBackupDone(t *testing.T, c client.WithWatch, name string) *api.NodeBackup {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	w, err := c.Watch(ctx, &api.NodeBackupList{}, client.InNamespace("quiesce"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	for {
-		var nb api.NodeBackup
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "quiesce", Name: name}, &nb); err != nil {
-			t.Fatal(err)
-		}
-		if nb.Status.Done {
-			return &nb
-		}
-		select {
-		case <-w.ResultChan():
-		case <-ctx.Done():
-			t.Fatalf("nodebackup %s not done: %+v", name, nb.Status)
-		}
-	}
 }
