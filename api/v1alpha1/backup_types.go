@@ -64,9 +64,18 @@ type BackupStatus struct {
 	// planning again.
 	NodeBackups []string `json:"nodeBackups,omitempty"`
 	// Pods has one entry per selected pod, skipped ones included.
-	Pods     []PodResult `json:"pods,omitempty"`
-	Errors   []string    `json:"errors,omitempty"`
-	Warnings []string    `json:"warnings,omitempty"`
+	Pods []PodResult `json:"pods,omitempty"`
+	// Progress counts the Kubernetes objects stored in the repository with
+	// the volume data (what a Restore recreates).
+	Progress BackupProgress `json:"progress,omitempty"`
+	Errors   []string       `json:"errors,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+}
+
+// BackupProgress counts objects (Velero's names).
+type BackupProgress struct {
+	TotalItems    int `json:"totalItems,omitempty"`
+	ItemsBackedUp int `json:"itemsBackedUp,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -49,3 +49,29 @@ func DecodeBackup(data []byte) (*Backup, error) {
 	b.ResourceVersion, b.UID = "", ""
 	return &b, nil
 }
+
+// DecodeRestore reads one Restore manifest, ours or Velero's. The result has
+// our apiVersion and kind; fields quiesce does not act on are ignored.
+func DecodeRestore(data []byte) (*Restore, error) {
+	var head metav1.TypeMeta
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if head.APIVersion != VeleroAPIVersion && head.APIVersion != GroupVersion.String() {
+		return nil, fmt.Errorf("manifest apiVersion %q: want %s or %s", head.APIVersion, GroupVersion, VeleroAPIVersion)
+	}
+	if head.Kind != "Restore" {
+		return nil, fmt.Errorf("manifest kind %q: want Restore", head.Kind)
+	}
+	var r Restore
+	if err := yaml.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("restore manifest: %w", err)
+	}
+	if r.Spec.BackupName == "" {
+		return nil, fmt.Errorf("restore manifest %s: spec.backupName is empty: name the Backup to restore", r.Name)
+	}
+	r.APIVersion, r.Kind = GroupVersion.String(), "Restore"
+	r.Status = RestoreStatus{}
+	r.ResourceVersion, r.UID = "", ""
+	return &r, nil
+}

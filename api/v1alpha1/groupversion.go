@@ -1,6 +1,6 @@
 // Package v1alpha1 holds quiesce's API types (group quiesce.dev): the Backup
-// a user or the coordinator's CronJob creates, and the NodeBackup the
-// coordinator writes for each node's agent.
+// a user or the coordinator's CronJob creates, the Restore a user creates,
+// and the NodeBackup and NodeRestore written for each node's agent.
 //
 // +kubebuilder:object:generate=true
 // +groupName=quiesce.dev
@@ -19,6 +19,8 @@ func AddToScheme(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&Backup{}, &BackupList{},
 		&NodeBackup{}, &NodeBackupList{},
+		&Restore{}, &RestoreList{},
+		&NodeRestore{}, &NodeRestoreList{},
 	)
 	metav1AddToGroupVersion(s)
 	return nil
