@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -110,7 +112,8 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 				}
 				return printFinal(cmd.OutOrStdout(), res)
 			}
-			job, err := startCoordinatorJob(ctx, c, kf.namespace, b.Name)
+			job, err := startCoordinatorJob(ctx, c, kf.namespace, b.Name,
+				map[string]string{coordinator.LabelBackup: b.Name}, "coordinator", "--backup="+b.Name)
 			if err != nil {
 				return err
 			}
@@ -139,30 +142,33 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 	return cmd
 }
 
-// startCoordinatorJob starts a Job from the pod template of the chart's
-// coordinator CronJob, told to run this backup.
-func startCoordinatorJob(ctx context.Context, c client.Client, ns, backup string) (*batchv1.Job, error) {
+// startCoordinatorJob starts a Job named name from the pod template of the
+// chart's runner CronJob (never scheduled itself), running command (e.g.
+// coordinator --backup=NAME) with the runner's shared flags (repository,
+// log level) after it.
+func startCoordinatorJob(ctx context.Context, c client.Client, ns, name string, labels map[string]string, command ...string) (*batchv1.Job, error) {
 	var cjs batchv1.CronJobList
-	if err := c.List(ctx, &cjs, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/component": "coordinator"}); err != nil {
-		return nil, fmt.Errorf("find the coordinator CronJob in namespace %s: %w", ns, err)
+	if err := c.List(ctx, &cjs, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/component": "coordinator", "quiesce.dev/runner": "true"}); err != nil {
+		return nil, fmt.Errorf("find the quiesce runner CronJob in namespace %s: %w", ns, err)
 	}
 	if len(cjs.Items) == 0 {
-		return nil, fmt.Errorf("no coordinator CronJob in namespace %s: install the chart with a schedule, or use --run-here", ns)
+		return nil, fmt.Errorf("no quiesce runner CronJob (label quiesce.dev/runner=true) in namespace %s: install or upgrade the chart there, pass -n with its namespace, or use --run-here", ns)
 	}
 	tmpl := cjs.Items[0].Spec.JobTemplate.Spec.DeepCopy()
 	for i := range tmpl.Template.Spec.Containers {
 		ct := &tmpl.Template.Spec.Containers[i]
 		if ct.Name == "coordinator" {
-			ct.Args = []string{"coordinator", "--backup=" + backup, "--namespace=" + ns}
+			ct.Args = append(append(slices.Clone(command), "--namespace="+ns), ct.Args...)
 		}
 	}
+	jobLabels := map[string]string{"app.kubernetes.io/component": "coordinator"}
+	maps.Copy(jobLabels, labels)
 	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: truncate("quiesce-"+backup, 63),
-			Labels: map[string]string{"app.kubernetes.io/component": "coordinator", coordinator.LabelBackup: backup}},
-		Spec: *tmpl,
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: truncate("quiesce-"+name, 63), Labels: jobLabels},
+		Spec:       *tmpl,
 	}
 	if err := c.Create(ctx, job); err != nil {
-		return nil, fmt.Errorf("create coordinator job for backup %s: %w", backup, err)
+		return nil, fmt.Errorf("create coordinator job %s/%s: %w", ns, job.Name, err)
 	}
 	return job, nil
 }
