@@ -5,6 +5,7 @@ package charttest
 import (
 	"bufio"
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,7 +113,7 @@ func TestChartObjects(t *testing.T) {
 		for _, r := range role.Rules {
 			for _, res := range r.Resources {
 				writes := slices.ContainsFunc(r.Verbs, func(v string) bool { return v != "get" && v != "list" && v != "watch" })
-				if writes && res != "nodebackups/status" && res != "events" {
+				if writes && res != "nodebackups/status" && res != "noderestores/status" && res != "events" {
 					t.Errorf("agent may %v %s: it may write only its assignments' status and events", r.Verbs, res)
 				}
 			}
@@ -130,8 +131,8 @@ func TestChartObjects(t *testing.T) {
 		mounts[m.MountPath] = m
 	}
 	pods, ok := mounts["/var/lib/kubelet/pods"]
-	if !ok || !pods.ReadOnly || pods.MountPropagation == nil || *pods.MountPropagation != corev1.MountPropagationHostToContainer {
-		t.Errorf("kubelet pods mount = %+v, want read-only with HostToContainer propagation", pods)
+	if !ok || pods.ReadOnly || pods.MountPropagation == nil || *pods.MountPropagation != corev1.MountPropagationHostToContainer {
+		t.Errorf("kubelet pods mount = %+v, want read-write (restores write volume data) with HostToContainer propagation", pods)
 	}
 	if _, ok := mounts["/run/containerd/containerd.sock"]; !ok {
 		t.Errorf("CRI socket not mounted: %v", mounts)
@@ -147,16 +148,39 @@ func TestChartObjects(t *testing.T) {
 		t.Errorf("password must come from a Secret: %+v", e)
 	}
 
-	if n := len(docs["CronJob"]); n != 2 {
-		t.Fatalf("%d CronJobs, want one per schedule", n)
+	cronJobs := map[string]*batchv1.CronJob{}
+	for _, doc := range docs["CronJob"] {
+		cj := decode[batchv1.CronJob](t, doc)
+		cronJobs[cj.Name] = cj
 	}
-	cj := decode[batchv1.CronJob](t, docs["CronJob"][0])
+	if len(cronJobs) != 3 {
+		t.Fatalf("CronJobs %v, want one per schedule and the runner", slices.Collect(maps.Keys(cronJobs)))
+	}
+	cj := cronJobs["quiesce-nightly"]
 	if cj.Spec.Schedule != "0 2 * * *" || cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 		t.Errorf("cronjob = %s %s", cj.Spec.Schedule, cj.Spec.ConcurrencyPolicy)
 	}
-	args := strings.Join(cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args, " ")
-	if !strings.Contains(args, "coordinator --schedule=nightly") {
-		t.Errorf("coordinator args = %s", args)
+	coord := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	args := strings.Join(coord.Args, " ")
+	if !strings.HasPrefix(args, "coordinator --schedule=nightly") || !strings.Contains(args, "--repo=/var/lib/quiesce/repository") {
+		t.Errorf("coordinator args = %s, want the schedule's command and the repository", args)
+	}
+	// The runner is the template of on-demand Jobs, which put their own
+	// command first: it must never fire and must carry only shared flags.
+	runner, ok := cronJobs["quiesce-runner"]
+	if !ok || runner.Spec.Suspend == nil || !*runner.Spec.Suspend || runner.Labels["quiesce.dev/runner"] != "true" {
+		t.Fatalf("runner CronJob = %+v, want suspended with label quiesce.dev/runner=true", runner.ObjectMeta)
+	}
+	rc := runner.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	if len(rc.Args) == 0 || !strings.HasPrefix(rc.Args[0], "--") || !slices.Contains(rc.Args, "--repo=/var/lib/quiesce/repository") {
+		t.Errorf("runner args = %v, want only flags, the repository among them", rc.Args)
+	}
+	var image bool
+	for _, e := range rc.Env {
+		image = image || (e.Name == "QUIESCE_IMAGE" && e.Value == "docker.io/quiesce/quiesce:dev")
+	}
+	if !image {
+		t.Errorf("runner env %v lacks QUIESCE_IMAGE (the restore wait container's image)", rc.Env)
 	}
 	var tmplFound bool
 	for _, doc := range docs["ConfigMap"] {
