@@ -22,5 +22,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newHooksCommand())
 	root.AddCommand(newFsCommand())
 	root.AddCommand(newRepoCommand())
+	root.AddCommand(newRestoreWaitCommand())
 	return root
 }
