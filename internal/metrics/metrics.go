@@ -24,6 +24,11 @@ type Agent struct {
 	PodsFinished     *prometheus.CounterVec // labels: phase (Completed, Failed)
 	ThawedByDeadline prometheus.Counter
 	ThawedOnRestart  prometheus.Counter
+
+	// Restore side.
+	RestoreBytes    prometheus.Counter
+	RestoreDuration prometheus.Histogram
+	RestoreHooks    *prometheus.CounterVec // labels: outcome (ok, failed, timeout, skipped)
 }
 
 var hookBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
@@ -51,7 +56,14 @@ func NewAgent(reg prometheus.Registerer) *Agent {
 			Help: "Pods thawed because their freeze deadline passed before the capture finished."}),
 		ThawedOnRestart: prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_thawed_on_restart_total",
 			Help: "Pods found frozen in the journal at agent start and thawed."}),
+		RestoreBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_volume_restore_bytes_total",
+			Help: "Bytes of volume data restored from snapshots into restored pods."}),
+		RestoreDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quiesce_volume_restore_duration_seconds",
+			Help: "Duration of one volume's restore from its snapshot.", Buckets: longBuckets}),
+		RestoreHooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quiesce_restore_hooks_total",
+			Help: "Post-restore hooks by outcome."}, []string{"outcome"}),
 	}
+	reg.MustRegister(m.RestoreBytes, m.RestoreDuration, m.RestoreHooks)
 	reg.MustRegister(m.HookDuration, m.FreezeWindow, m.ControlOverhead, m.CaptureDuration, m.UploadDuration,
 		m.CaptureBytes, m.CaptureFiles, m.UploadedBytes, m.PodsFinished, m.ThawedByDeadline, m.ThawedOnRestart)
 	return m

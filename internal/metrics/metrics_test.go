@@ -12,6 +12,9 @@ func TestMetricsServed(t *testing.T) {
 	a := NewAgent(reg)
 	a.HookDuration.WithLabelValues("pre", "ok").Observe(0.02)
 	a.FreezeWindow.Observe(1.5)
+	a.RestoreBytes.Add(4096)
+	a.RestoreDuration.Observe(0.5)
+	a.RestoreHooks.WithLabelValues("timeout").Inc()
 
 	rec := httptest.NewRecorder()
 	Handler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -19,6 +22,9 @@ func TestMetricsServed(t *testing.T) {
 	for _, want := range []string{
 		`quiesce_hook_duration_seconds_count{phase="pre",result="ok"} 1`,
 		`quiesce_freeze_window_seconds_sum 1.5`,
+		`quiesce_volume_restore_bytes_total 4096`,
+		`quiesce_volume_restore_duration_seconds_count 1`,
+		`quiesce_restore_hooks_total{outcome="timeout"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(string(body), want) {
