@@ -24,9 +24,13 @@ func (e *Engine) Expire(ctx context.Context, now time.Time) ([]string, error) {
 		return nil, err
 	}
 	var expired []string
+	var gone, kept []Snapshot
 	for _, s := range snaps {
 		if !s.ExpiresAt.IsZero() && !s.ExpiresAt.After(now) {
 			expired = append(expired, s.ID)
+			gone = append(gone, s)
+		} else {
+			kept = append(kept, s)
 		}
 	}
 	if len(expired) == 0 {
@@ -39,7 +43,8 @@ func (e *Engine) Expire(ctx context.Context, now time.Time) ([]string, error) {
 					return fmt.Errorf("delete snapshot %s: %w", id, err)
 				}
 			}
-			return nil
+			_, err := e.expireResources(ctx, w, gone, kept)
+			return err
 		})
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: expire: %w", e.cfg.Path, err)

@@ -61,6 +61,9 @@ func (e *Engine) Snapshots(ctx context.Context, src *Source) ([]Snapshot, error)
 	}
 	out := make([]Snapshot, 0, len(mans))
 	for _, m := range mans {
+		if isResourcesSource(m.Source) {
+			continue // a backup's Kubernetes objects (resources.go), not a volume
+		}
 		out = append(out, snapshotOf(m))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].StartTime.Before(out[j].StartTime) })
