@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -36,7 +36,7 @@ type Agent struct {
 	Now          func() time.Time
 
 	slots   chan struct{}
-	status  *statusWriter
+	status  *statusWriter[api.PodResult]
 	mu      sync.Mutex
 	started map[string]bool           // backup/podUID
 	gates   map[string]chan groupGate // backup/podUID of running group members
@@ -98,28 +98,11 @@ func (a *Agent) markStarted(backup, uid string) bool {
 
 // watch lists and watches this node's NodeBackups, starting their pods.
 func (a *Agent) watch(ctx context.Context) error {
-	sel := client.MatchingLabels{api.LabelNode: a.Node}
-	backoff := time.Second
-	for ctx.Err() == nil {
-		// Watch first, then list: nothing changed after the list is missed.
-		w, err := a.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(a.Namespace), sel)
-		if err == nil {
-			var list api.NodeBackupList
-			if err = a.Client.List(ctx, &list, client.InNamespace(a.Namespace), sel); err == nil {
-				backoff = time.Second
-				for i := range list.Items {
-					a.handle(ctx, &list.Items[i])
-				}
-				a.drain(ctx, w)
-			}
-			w.Stop()
+	listWatch(ctx, a.Client, a.Log, &api.NodeBackupList{}, func(o runtime.Object) {
+		if nb, ok := o.(*api.NodeBackup); ok {
+			a.handle(ctx, nb)
 		}
-		if err != nil && ctx.Err() == nil {
-			a.Log.Warn("list/watch nodebackups failed; retrying", zap.Error(err), zap.Duration("in", backoff))
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, 30*time.Second)
-		}
-	}
+	}, client.InNamespace(a.Namespace), client.MatchingLabels{api.LabelNode: a.Node})
 	return nil
 }
 
@@ -128,23 +111,6 @@ func (a *Agent) gateBox(backup, uid string) (chan groupGate, bool) {
 	defer a.mu.Unlock()
 	box, ok := a.gates[backup+"/"+uid]
 	return box, ok
-}
-
-// drain handles watch events until the watch closes or ctx ends.
-func (a *Agent) drain(ctx context.Context, w watch.Interface) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return
-			}
-			if nb, isNB := ev.Object.(*api.NodeBackup); isNB && (ev.Type == watch.Added || ev.Type == watch.Modified) {
-				a.handle(ctx, nb)
-			}
-		}
-	}
 }
 
 // handle starts the pods of nb that are neither final in its status nor
@@ -243,13 +209,4 @@ func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires
 			cancel()
 		}
 	}()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -40,19 +40,26 @@ func (k *KubeletPaths) Resolve(ctx context.Context, pod *api.PodAssignment) erro
 	}
 	for i := range pod.Volumes {
 		v := &pod.Volumes[i]
-		ref := kubeletpath.Ref{Root: k.Root, Pod: &p, Volume: v.Name}
-		if v.PVC != "" {
-			var pvc corev1.PersistentVolumeClaim
-			if err := k.Client.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: v.PVC}, &pvc); err != nil {
-				return fmt.Errorf("pod %s/%s: volume %q: claim %s: %w", pod.Namespace, pod.Name, v.Name, v.PVC, err)
-			}
-			ref.PVName = pvc.Spec.VolumeName
-		}
-		dir, err := kubeletpath.Resolve(ref)
+		dir, err := volumeDir(ctx, k.Client, k.Root, &p, v.Name, v.PVC)
 		if err != nil {
 			return err
 		}
 		v.HostPath = dir
 	}
 	return nil
+}
+
+// volumeDir finds the host directory of p's volume; claim names the
+// volume's PersistentVolumeClaim, if it has one, whose bound volume's name
+// is part of the path.
+func volumeDir(ctx context.Context, c client.Client, root string, p *corev1.Pod, volume, claim string) (string, error) {
+	ref := kubeletpath.Ref{Root: root, Pod: p, Volume: volume}
+	if claim != "" {
+		var pvc corev1.PersistentVolumeClaim
+		if err := c.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: claim}, &pvc); err != nil {
+			return "", fmt.Errorf("pod %s/%s: volume %q: claim %s: %w", p.Namespace, p.Name, volume, claim, err)
+		}
+		ref.PVName = pvc.Spec.VolumeName
+	}
+	return kubeletpath.Resolve(ref)
 }

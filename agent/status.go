@@ -14,30 +14,65 @@ import (
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 )
 
-// statusWriter mirrors pod results to NodeBackup status in the background.
-// report never blocks and never fails: a pod's freeze and thaw do not wait
-// on the API server. While the API server is away, the latest result of
-// each pod is kept and written when it is back.
-type statusWriter struct {
-	client    client.Client
-	namespace string
-	log       *zap.Logger
+// statusWriter mirrors pod results (R: a NodeBackup's or a NodeRestore's)
+// to their object's status in the background. report never blocks and never
+// fails: a pod's freeze and thaw do not wait on the API server. While the
+// API server is away, the latest result of each pod is kept and written
+// when it is back.
+type statusWriter[R any] struct {
+	kind string // for logs: "nodeBackup", "nodeRestore"
+	log  *zap.Logger
+	uid  func(R) string
+	// write merges results (by pod UID) into the named object's status.
+	write func(ctx context.Context, name string, results map[string]R) error
 
 	mu    sync.Mutex
-	dirty map[string]map[string]api.PodResult // nodeBackup -> pod UID -> latest
+	dirty map[string]map[string]R // object name -> pod UID -> latest
 	wake  chan struct{}
 }
 
-func newStatusWriter(c client.Client, namespace string, log *zap.Logger) *statusWriter {
-	return &statusWriter{client: c, namespace: namespace, log: log, dirty: map[string]map[string]api.PodResult{}, wake: make(chan struct{}, 1)}
+func newResultWriter[R any](kind string, log *zap.Logger, uid func(R) string, write func(context.Context, string, map[string]R) error) *statusWriter[R] {
+	return &statusWriter[R]{kind: kind, log: log, uid: uid, write: write, dirty: map[string]map[string]R{}, wake: make(chan struct{}, 1)}
 }
 
-func (w *statusWriter) report(nodeBackup string, p api.PodResult) {
-	w.mu.Lock()
-	if w.dirty[nodeBackup] == nil {
-		w.dirty[nodeBackup] = map[string]api.PodResult{}
+// newStatusWriter writes NodeBackup status.
+func newStatusWriter(c client.Client, namespace string, log *zap.Logger) *statusWriter[api.PodResult] {
+	return newResultWriter("nodeBackup", log, func(p api.PodResult) string { return p.UID },
+		func(ctx context.Context, name string, pods map[string]api.PodResult) error {
+			return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				var nb api.NodeBackup
+				if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &nb); err != nil {
+					return err
+				}
+				nb.Status.Pods = mergeByUID(nb.Status.Pods, pods, func(p api.PodResult) string { return p.UID })
+				nb.Status.Done = allFinal(&nb)
+				return c.Status().Update(ctx, &nb)
+			})
+		})
+}
+
+// mergeByUID replaces or appends the results of pods in have.
+func mergeByUID[R any](have []R, pods map[string]R, uid func(R) string) []R {
+	byUID := map[string]int{}
+	for i, p := range have {
+		byUID[uid(p)] = i
 	}
-	w.dirty[nodeBackup][p.UID] = p
+	for u, p := range pods {
+		if i, ok := byUID[u]; ok {
+			have[i] = p
+		} else {
+			have = append(have, p)
+		}
+	}
+	return have
+}
+
+func (w *statusWriter[R]) report(name string, p R) {
+	w.mu.Lock()
+	if w.dirty[name] == nil {
+		w.dirty[name] = map[string]R{}
+	}
+	w.dirty[name][w.uid(p)] = p
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -47,7 +82,7 @@ func (w *statusWriter) report(nodeBackup string, p api.PodResult) {
 
 // run writes pending results until ctx ends, backing off while the API
 // server fails.
-func (w *statusWriter) run(ctx context.Context) {
+func (w *statusWriter[R]) run(ctx context.Context) {
 	backoff := time.Second
 	for {
 		select {
@@ -67,58 +102,36 @@ func (w *statusWriter) run(ctx context.Context) {
 	}
 }
 
-// flush writes every pending NodeBackup; it reports whether all went.
-func (w *statusWriter) flush(ctx context.Context) bool {
+// flush writes every pending object; it reports whether all went.
+func (w *statusWriter[R]) flush(ctx context.Context) bool {
 	w.mu.Lock()
 	pending := w.dirty
-	w.dirty = map[string]map[string]api.PodResult{}
+	w.dirty = map[string]map[string]R{}
 	w.mu.Unlock()
 	ok := true
-	for nb, pods := range pending {
-		err := w.write(ctx, nb, pods)
+	for name, pods := range pending {
+		err := w.write(ctx, name, pods)
 		if err == nil || apierrors.IsNotFound(err) {
 			if err != nil {
-				w.log.Warn("nodebackup gone; dropping its status", zap.String("nodeBackup", nb))
+				w.log.Warn(w.kind+" gone; dropping its status", zap.String(w.kind, name))
 			}
 			continue
 		}
 		ok = false
-		w.log.Warn("status write failed; will retry", zap.String("nodeBackup", nb), zap.Error(err))
+		w.log.Warn("status write failed; will retry", zap.String(w.kind, name), zap.Error(err))
 		w.mu.Lock()
 		// Newer results that arrived meanwhile win over the ones that failed.
-		if w.dirty[nb] == nil {
-			w.dirty[nb] = map[string]api.PodResult{}
+		if w.dirty[name] == nil {
+			w.dirty[name] = map[string]R{}
 		}
 		for uid, p := range pods {
-			if _, newer := w.dirty[nb][uid]; !newer {
-				w.dirty[nb][uid] = p
+			if _, newer := w.dirty[name][uid]; !newer {
+				w.dirty[name][uid] = p
 			}
 		}
 		w.mu.Unlock()
 	}
 	return ok
-}
-
-func (w *statusWriter) write(ctx context.Context, name string, pods map[string]api.PodResult) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var nb api.NodeBackup
-		if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: name}, &nb); err != nil {
-			return err
-		}
-		byUID := map[string]int{}
-		for i, p := range nb.Status.Pods {
-			byUID[p.UID] = i
-		}
-		for uid, p := range pods {
-			if i, ok := byUID[uid]; ok {
-				nb.Status.Pods[i] = p
-			} else {
-				nb.Status.Pods = append(nb.Status.Pods, p)
-			}
-		}
-		nb.Status.Done = allFinal(&nb)
-		return w.client.Status().Update(ctx, &nb)
-	})
 }
 
 func allFinal(nb *api.NodeBackup) bool {
