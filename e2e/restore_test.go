@@ -268,11 +268,11 @@ spec:
 	if err := os.WriteFile(mf, []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, nil, "quiesce", "restore", "create", "-f", mf, "--kubeconfig", c.Kubeconfig, "-n", sys, "--wait")
-	t.Logf("quiesce restore create:\n%s", out)
+	out, createErr := run(t, nil, "quiesce", "restore", "create", "-f", mf, "--kubeconfig", c.Kubeconfig, "-n", sys, "--wait")
+	t.Logf("quiesce restore create (%v):\n%s", createErr, out)
 	var r api.Restore
 	if err := kc.Get(ctx, client.ObjectKey{Namespace: sys, Name: "mapped"}, &r); err != nil {
-		t.Fatalf("restore mapped: %v (restore create: %v)", err, err)
+		t.Fatalf("restore mapped: %v", err)
 	}
 	if d, err := run(t, nil, "quiesce", "restore", "describe", "mapped", "--kubeconfig", c.Kubeconfig, "-n", sys); err == nil {
 		t.Logf("restore describe:\n%s", d)
