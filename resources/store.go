@@ -1,0 +1,80 @@
+package resources
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/quiesce-dev/quiesce/fsbackup"
+)
+
+// RepoStore keeps Documents in a kopia repository, one per backup, as
+// gzip'd JSON (readable with `kopia show` and gunzip too).
+type RepoStore struct {
+	Engine *fsbackup.Engine
+}
+
+// Save stores doc under doc.Backup.Name, stamping FormatVersion.
+func (s *RepoStore) Save(ctx context.Context, doc *Document) error {
+	if doc.Backup.Name == "" {
+		return errors.New("store resources: the document's backup has no name")
+	}
+	doc.FormatVersion = FormatVersion
+	data, err := Encode(doc)
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", doc.Backup.Name, err)
+	}
+	return s.Engine.PutResources(ctx, doc.Backup.Name, data)
+}
+
+// Load reads the Document of backupName. The error wraps
+// fsbackup.ErrNoResources when the repository holds none.
+func (s *RepoStore) Load(ctx context.Context, backupName string) (*Document, error) {
+	data, err := s.Engine.Resources(ctx, backupName)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("stored resources of backup %s: %w", backupName, err)
+	}
+	return doc, nil
+}
+
+// Encode returns doc as gzip'd JSON.
+func Encode(doc *Document) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(doc); err != nil {
+		return nil, fmt.Errorf("encode resources: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("encode resources: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode reads what Encode wrote and checks its format version.
+func Decode(data []byte) (*Document, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not gzip'd JSON: %w", err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("decompress: %w", err)
+	}
+	var doc Document
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if doc.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("format version %d, this quiesce reads version %d (use a quiesce release that matches the backup)",
+			doc.FormatVersion, FormatVersion)
+	}
+	return &doc, nil
+}

@@ -1,0 +1,116 @@
+package resources
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/fsbackup"
+)
+
+// newStore creates a real kopia filesystem repository in a temp dir.
+func newStore(t *testing.T) *RepoStore {
+	t.Helper()
+	cfg := fsbackup.Config{Path: filepath.Join(t.TempDir(), "repo"), Password: "test-password-123", CacheDir: t.TempDir(), Client: "test@coordinator"}
+	e, err := fsbackup.Create(t.Context(), cfg, fsbackup.Format{})
+	if err != nil {
+		t.Fatalf("create repository: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Close(context.WithoutCancel(t.Context())) })
+	return &RepoStore{Engine: e}
+}
+
+func testBackup() *api.Backup {
+	done := metav1.NewTime(time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC))
+	return &api.Backup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "nightly-1"},
+		Spec:       api.BackupSpec{IncludedNamespaces: []string{"shop"}},
+		Status: api.BackupStatus{Phase: api.BackupPhaseCompleted, CompletionTimestamp: &done,
+			Pods: []api.PodResult{{Namespace: "shop", Name: "db-0", UID: "u1", Phase: api.PodCompleted}}},
+	}
+}
+
+func TestRepoStoreRoundTrip(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	if _, err := s.Load(ctx, "nightly-1"); !errors.Is(err, fsbackup.ErrNoResources) {
+		t.Fatalf("Load before Save: %v, want fsbackup.ErrNoResources", err)
+	}
+	disco, dyn := newFakes(t)
+	items, warnings, err := Collect(ctx, disco, dyn, Scope{IncludedNamespaces: []string{"shop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := &Document{Backup: *testBackup(), CollectedAt: time.Date(2026, 11, 26, 2, 0, 1, 0, time.UTC), Items: items, Warnings: warnings}
+	if err := s.Save(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load(ctx, "nightly-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FormatVersion != FormatVersion || got.Backup.Name != "nightly-1" || got.Backup.Status.Pods[0].UID != "u1" ||
+		!got.CollectedAt.Equal(doc.CollectedAt) || !reflect.DeepEqual(got.Warnings, warnings) {
+		t.Fatalf("loaded document differs: %+v", got)
+	}
+	if len(got.Items) != len(items) {
+		t.Fatalf("loaded %d items, saved %d", len(got.Items), len(items))
+	}
+	for i := range items {
+		a, b := items[i], got.Items[i]
+		if a.GVR() != b.GVR() || a.Kind != b.Kind || a.Namespaced != b.Namespaced || !reflect.DeepEqual(a.Object.Object, b.Object.Object) {
+			t.Fatalf("item %d: saved %+v\nloaded %+v", i, a.Object.Object, b.Object.Object)
+		}
+	}
+}
+
+func TestDecodeRejectsOtherFormatVersion(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write([]byte(`{"formatVersion": 99, "items": []}`))
+	_ = zw.Close()
+	_, err := Decode(buf.Bytes())
+	if err == nil || !strings.Contains(err.Error(), "format version 99") {
+		t.Fatalf("Decode = %v, want a format version error", err)
+	}
+	if _, err := Decode([]byte("{}")); err == nil || !strings.Contains(err.Error(), "gzip") {
+		t.Fatalf("Decode of plain JSON = %v, want a gzip error", err)
+	}
+}
+
+func TestRecorderStoresBackupWithProgress(t *testing.T) {
+	s := newStore(t)
+	disco, dyn := newFakes(t)
+	r := &Recorder{Discovery: disco, Dynamic: dyn, Store: s, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
+	b := testBackup()
+	prog, warnings, err := r.Record(t.Context(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prog.TotalItems != 13 || prog.ItemsBackedUp != 13 {
+		t.Fatalf("progress = %+v, want 13 of 13", prog)
+	}
+	if len(warnings) != 1 {
+		t.Fatalf("warnings = %q, want the roles one", warnings)
+	}
+	doc, err := s.Load(t.Context(), b.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Backup.Status.Progress != prog || doc.Backup.Kind != "Backup" || doc.Backup.Status.Phase != api.BackupPhaseCompleted ||
+		!doc.CollectedAt.Equal(time.Unix(1_800_000_000, 0)) || len(doc.Items) != 13 {
+		t.Fatalf("stored document: backup %+v, %d items", doc.Backup, len(doc.Items))
+	}
+	if b.Status.Progress != (api.BackupProgress{}) {
+		t.Fatal("Record changed the caller's Backup")
+	}
+}
