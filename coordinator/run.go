@@ -45,6 +45,9 @@ type Coordinator struct {
 	Now     func() time.Time
 	// Events records the Backup's start and end; may be nil.
 	Events record.EventRecorder
+	// Resources stores the Backup's Kubernetes objects when it finishes;
+	// nil stores none (a Restore then has only the volume data).
+	Resources ResourceRecorder
 }
 
 // Run takes the Backup to a final phase and returns it. It is idempotent: a
@@ -268,7 +271,9 @@ func (c *Coordinator) stopped(ctx context.Context, b *api.Backup, cause error, l
 	if !errors.Is(cause, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("backup %s/%s: %w", b.Namespace, b.Name, cause)
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// Bounded, detached: the backup's own deadline has passed, and the
+	// final status write (with the objects stored first) must still happen.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	var list api.NodeBackupList
 	if err := c.Client.List(cctx, &list, client.InNamespace(b.Namespace), client.MatchingLabels{LabelBackup: b.Name}); err != nil {
@@ -303,12 +308,21 @@ func podStatus(nb *api.NodeBackup, uid string) *api.PodResult {
 // fold writes the aggregate status; it reports whether the backup is final.
 func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.PodResult, nbs []api.NodeBackup, log *zap.Logger) (bool, error) {
 	var done bool
+	var rec *recorded
 	err := c.updateStatus(ctx, b, func(st *api.BackupStatus) {
 		*st, done = Aggregate(*st, planned, nbs)
 		st.Errors, st.Warnings = messages(st.Pods)
 		if done && st.CompletionTimestamp == nil {
 			now := metav1.NewTime(c.now())
 			st.CompletionTimestamp = &now
+		}
+		// The pods are final: store the objects once, before the final
+		// status is written (a conflict retry reuses the outcome).
+		if done && c.Resources != nil {
+			if rec == nil {
+				rec = c.record(ctx, b, st, log)
+			}
+			rec.apply(st)
 		}
 	})
 	if done && err == nil {
