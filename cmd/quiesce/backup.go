@@ -41,6 +41,7 @@ func newBackupCreateCommand(kf *kubeFlags) *cobra.Command {
 		include, exclude             []string
 		defaultVolumes, wait, here   bool
 		ttl, maxFreeze               time.Duration
+		rf                           repoFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -106,6 +107,13 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 				}
 				co := &coordinator.Coordinator{Client: c, Log: log, AgentNamespace: kf.namespace,
 					AgentSelector: labels.SelectorFromSet(labels.Set{"app.kubernetes.io/component": "agent"})}
+				rec, err := kf.resourceRecorder(&rf, log)
+				if err != nil {
+					return err
+				}
+				if rec != nil {
+					co.Resources = rec
+				}
 				res, err := co.Run(ctx, key)
 				if err != nil {
 					return err
@@ -139,6 +147,7 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 	f.BoolVar(&wait, "wait", false, "stream progress until the backup is final")
 	f.BoolVar(&here, "run-here", false, "run the coordinator in this process instead of a Job")
 	f.StringVar(&logLevel, "log-level", "info", "with --run-here: debug, info, warn or error")
+	rf.add(f) // with --run-here: the repository the Backup's objects are stored in
 	return cmd
 }
 

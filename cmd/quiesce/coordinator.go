@@ -1,25 +1,31 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/coordinator"
+	"github.com/quiesce-dev/quiesce/resources"
 )
 
 func newCoordinatorCommand() *cobra.Command {
 	var (
 		kf            kubeFlags
+		rf            repoFlags
 		backupName    string
 		schedule      string
 		templateFile  string
@@ -34,6 +40,10 @@ func newCoordinatorCommand() *cobra.Command {
 through NodeBackups, follows the agents' reports and finishes the Backup.
 
 With --backup it runs an existing Backup (quiesce backup create makes one).
+When the pods are final it stores the Backup's Kubernetes objects in the
+repository (--repo or --s3-bucket, password from --password-file or
+$QUIESCE_REPO_PASSWORD), which a Restore recreates; with no repository
+given it stores none and says so.
 With --schedule and --backup-template it first creates a Backup named
 <schedule>-<UTC timestamp> from the template (a Backup spec in Velero's shape).
 Exits non-zero when the Backup ends Failed.`,
@@ -71,7 +81,14 @@ Exits non-zero when the Backup ends Failed.`,
 				return err
 			}
 			defer stopEvents()
+			rec, err := kf.resourceRecorder(&rf, log)
+			if err != nil {
+				return err
+			}
 			co := &coordinator.Coordinator{Client: c, Log: log, AgentNamespace: kf.namespace, AgentSelector: sel, Timeout: timeout, Events: events}
+			if rec != nil {
+				co.Resources = rec
+			}
 			b, err := co.Run(ctx, types.NamespacedName{Namespace: kf.namespace, Name: backupName})
 			if err != nil {
 				return err
@@ -84,6 +101,7 @@ Exits non-zero when the Backup ends Failed.`,
 		},
 	}
 	kf.add(cmd.Flags())
+	rf.add(cmd.Flags())
 	cmd.Flags().StringVar(&backupName, "backup", "", "name of the Backup to run")
 	cmd.Flags().StringVar(&schedule, "schedule", "", "schedule name: create the Backup from --backup-template first")
 	cmd.Flags().StringVar(&templateFile, "backup-template", "", "file with the Backup spec of the schedule")
@@ -122,4 +140,51 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// resourceRecorder stores Backups' objects in the repository of rf, read
+// from the cluster of k. It returns nil (and warns) when no repository is
+// given: the backup then keeps only its volume data.
+func (k *kubeFlags) resourceRecorder(rf *repoFlags, log *zap.Logger) (*repoRecorder, error) {
+	if rf.path == "" && rf.s3.Bucket == "" {
+		log.Warn("no repository given (--repo or --s3-bucket): the backup's Kubernetes objects are not stored, and a restore will have only volume data")
+		return nil, nil
+	}
+	cfg, err := k.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	// One list per resource type and namespace: client-go's default of 5
+	// requests per second would make this minutes long.
+	cfg.QPS, cfg.Burst = 50, 100
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes discovery client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
+	return &repoRecorder{rf: rf, log: log, disco: disco, dyn: dyn}, nil
+}
+
+// repoRecorder opens the repository when a Backup finishes, not when it
+// starts: the agents create it on first use, and a repository problem
+// then shows in the Backup's status (PartiallyFailed) instead of stopping
+// a backup whose volumes are fine.
+type repoRecorder struct {
+	rf    *repoFlags
+	log   *zap.Logger
+	disco discovery.DiscoveryInterface
+	dyn   dynamic.Interface
+}
+
+func (r *repoRecorder) Record(ctx context.Context, b *api.Backup) (api.BackupProgress, []string, error) {
+	e, err := openRepository(ctx, r.rf, true, r.log)
+	if err != nil {
+		return api.BackupProgress{}, nil, err
+	}
+	defer e.Close(context.WithoutCancel(ctx)) //nolint:errcheck
+	rec := &resources.Recorder{Discovery: r.disco, Dynamic: r.dyn, Store: &resources.RepoStore{Engine: e}}
+	return rec.Record(ctx, b)
 }
