@@ -34,6 +34,8 @@ type Agent struct {
 	Events       record.EventRecorder // may be nil
 	Logs         LogStore             // may be nil
 	Now          func() time.Time
+	// Restore, if set, runs alongside: this node's NodeRestores.
+	Restore *Restorer
 
 	slots   chan struct{}
 	status  *statusWriter[api.PodResult]
@@ -57,6 +59,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	// request report their results before Run returns.
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	go a.status.run(wctx)
+	if a.Restore != nil {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.Restore.Run(ctx) }()
+	}
 	defer func() {
 		a.wg.Wait()
 		fctx, cancel := context.WithTimeout(wctx, 10*time.Second)

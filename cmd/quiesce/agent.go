@@ -37,7 +37,12 @@ func newAgentCommand() *cobra.Command {
 		Long: `Backs up the pods that NodeBackups assign to this node: pre-hooks through the
 node's container runtime, capture of the volumes from the kubelet's directories,
 post-hooks, then the upload to the repository. Pods found frozen in the node
-journal (an earlier agent process died) are thawed first.`,
+journal (an earlier agent process died) are thawed first.
+
+Restores the pods that NodeRestores assign to this node: each volume is filled
+from its snapshot while the pod's wait init container holds it, the pod is
+released, and its post-restore hooks run through the container runtime once
+their containers run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
@@ -102,6 +107,8 @@ journal (an earlier agent process died) are thawed first.`,
 				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Log: log},
 				Paths:        &agent.KubeletPaths{Client: c, Root: kubeletRoot},
 				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events, Logs: eng,
+				Restore: &agent.Restorer{Node: node, Namespace: kf.namespace, Client: c, Volumes: eng, Runtime: rt,
+					KubeletRoot: kubeletRoot, Log: log, Metrics: m, Events: events, Logs: eng},
 			}
 			log.Info("agent started", zap.String("runtime", endpoint), zap.String("stateDir", stateDir))
 			return ag.Run(ctx)

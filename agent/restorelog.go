@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+)
+
+// Event reasons of restores, on pods.
+const (
+	ReasonRestoreVolumeRestored = "RestoreVolumeRestored"
+	ReasonRestoreVolumeFailed   = "RestoreVolumeFailed"
+	ReasonRestoreHookRan        = "RestoreHookRan"
+	ReasonRestoreHookFailed     = "RestoreHookFailed"
+)
+
+// restoreEvents records a pod's restore as Events on the pod (queued and
+// sent by the recorder in the background).
+func restoreEvents(rec record.EventRecorder, restore string, res api.RestorePodResult) {
+	if rec == nil {
+		return
+	}
+	ref := &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: res.Namespace, Name: res.Name, UID: types.UID(res.UID)}
+	for _, v := range res.Volumes {
+		if v.Error != "" {
+			rec.Eventf(ref, corev1.EventTypeWarning, ReasonRestoreVolumeFailed, "restore %s: volume %s from snapshot %s: %s", restore, v.Name, v.SnapshotID, v.Error)
+		} else {
+			rec.Eventf(ref, corev1.EventTypeNormal, ReasonRestoreVolumeRestored, "restore %s: volume %s from snapshot %s: %d files, %d bytes in %s",
+				restore, v.Name, v.SnapshotID, v.Files, v.Bytes, v.Duration.Duration)
+		}
+	}
+	if res.Phase == api.RestorePodFailed && len(res.Volumes) == 0 && res.Reason != "" {
+		rec.Eventf(ref, corev1.EventTypeWarning, ReasonRestoreVolumeFailed, "restore %s: %s", restore, res.Reason)
+	}
+	for _, h := range res.Hooks {
+		switch {
+		case h.Skipped:
+		case h.Failed():
+			rec.Eventf(ref, corev1.EventTypeWarning, ReasonRestoreHookFailed, "restore %s: post-restore hook %s in container %s: %s",
+				restore, h.Name, h.Container, firstNonEmpty(h.Error, h.Outcome()))
+		default:
+			rec.Eventf(ref, corev1.EventTypeNormal, ReasonRestoreHookRan, "restore %s: post-restore hook %s in container %s ran in %s",
+				restore, h.Name, h.Container, h.Duration.Duration)
+		}
+	}
+}
+
+// restorePodLog renders a pod's final restore result as the text stored in
+// the repository for `quiesce restore logs`.
+func restorePodLog(node, restore string, res api.RestorePodResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "restore %s: pod %s/%s (uid %s) on node %s: %s\n", restore, res.Namespace, res.Name, res.UID, node, res.Phase)
+	if res.Reason != "" {
+		fmt.Fprintf(&b, "reason: %s\n", res.Reason)
+	}
+	for _, v := range res.Volumes {
+		fmt.Fprintf(&b, "volume %s snapshot=%s files=%d bytes=%d duration=%s", v.Name, v.SnapshotID, v.Files, v.Bytes, v.Duration.Duration)
+		if v.Error != "" {
+			fmt.Fprintf(&b, " error=%s", v.Error)
+		}
+		b.WriteString("\n")
+	}
+	for _, h := range res.Hooks {
+		fmt.Fprintf(&b, "hook %s %s container=%s %s in %s (%s)\n", h.Phase, h.Name, h.Container, h.Outcome(), h.Duration.Duration, h.Source)
+		out := h.Output
+		if h.Error != "" && h.TimedOut {
+			out = h.Error + "\n" + out // Outcome says only "timed out"
+		}
+		for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+			if l != "" {
+				fmt.Fprintf(&b, "  | %s\n", l)
+			}
+		}
+	}
+	return b.String()
+}

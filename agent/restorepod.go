@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/hook"
+	"github.com/quiesce-dev/quiesce/hookrun"
+)
+
+// restorePhase is the HookResult phase of post-restore hooks.
+const restorePhase = string(hook.PostRestore)
+
+// restorePod carries out one pod's assignment of a NodeRestore.
+type restorePod struct {
+	r                    *Restorer
+	restore, nodeRestore string
+	a                    *api.RestorePodAssignment
+	log                  *zap.Logger
+	res                  api.RestorePodResult
+}
+
+// run restores the pod's volumes, releases it, and runs its hooks, all
+// before deadline. final is false when ctx ended first (the agent is
+// stopping): the pod is then left, unreported, to the next agent process.
+func (p *restorePod) run(ctx context.Context, deadline time.Time) (res api.RestorePodResult, final bool) {
+	p.res = api.RestorePodResult{Namespace: p.a.Namespace, Name: p.a.Name, UID: p.a.UID, Node: p.r.Node, Phase: api.RestorePodPending}
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	volumesOK := true
+	if len(p.a.Volumes) > 0 {
+		volumesOK = p.restoreVolumes(dctx)
+	}
+	var hooksFailed string
+	if volumesOK {
+		hooksFailed = p.runHooks(dctx)
+	} else {
+		for _, h := range p.a.Hooks {
+			p.res.Hooks = append(p.res.Hooks, skippedHook(h, "not run: the pod's volume data was not restored"))
+		}
+	}
+	if ctx.Err() != nil {
+		return p.res, false
+	}
+	switch {
+	case !volumesOK:
+		p.res.Phase = api.RestorePodFailed // the reason is set where the volumes failed
+	case hooksFailed != "":
+		p.res.Phase, p.res.Reason = api.RestorePodPartiallyFailed, hooksFailed
+	default:
+		p.res.Phase, p.res.Reason = api.RestorePodCompleted, ""
+	}
+	p.res.CompletionTime = ptrTime(p.r.Now())
+	p.log.Info("pod restore finished", zap.String("phase", string(p.res.Phase)), zap.String("reason", p.res.Reason))
+	return p.res, true
+}
+
+func (p *restorePod) setPhase(ph api.RestorePodPhase, reason string) {
+	p.res.Phase, p.res.Reason = ph, reason
+	p.r.status.report(p.nodeRestore, p.res)
+}
+
+func (p *restorePod) podName() string { return p.a.Namespace + "/" + p.a.Name }
+
+// restoreVolumes waits for the pod's wait init container to run (the
+// kubelet has then set up every volume), restores each volume, and writes
+// the signal that releases the wait container. Once the pod is known, a
+// signal is always written, so the pod never waits on the agent in vain.
+func (p *restorePod) restoreVolumes(ctx context.Context) bool {
+	p.setPhase(api.RestorePodRestoringVolumes, "waiting for init container "+api.RestoreWaitContainer+" to run")
+	pod, err := waitPod(ctx, p.r.Client, p.log, p.a.Namespace, p.a.Name, p.a.UID, waitContainerStarted)
+	if err != nil {
+		reason := fmt.Sprintf("volume data not restored: init container %s of pod %s not running: %v", api.RestoreWaitContainer, p.podName(), err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			reason = fmt.Sprintf("volume data not restored: the restore's deadline passed before init container %s of pod %s ran", api.RestoreWaitContainer, p.podName())
+		}
+		p.res.Reason = reason
+		if pod != nil && !errors.Is(err, context.Canceled) { // cancelled: the agent is stopping, the next one resumes
+			_ = p.signal(ctx, pod, api.RestoreSignal{Reason: reason})
+		}
+		return false
+	}
+	if s := initStatus(pod, api.RestoreWaitContainer); s != nil && s.State.Terminated != nil {
+		// The wait container already succeeded: an earlier agent process
+		// restored the volumes and the application may be running now.
+		// Restoring again would overwrite its data.
+		p.log.Info("wait container already finished: volumes were restored by an earlier agent process")
+		for _, v := range p.a.Volumes {
+			p.res.Volumes = append(p.res.Volumes, api.VolumeRestoreResult{Name: v.Name, SnapshotID: v.SnapshotID})
+		}
+		return true
+	}
+
+	var failures []string
+	for _, v := range p.a.Volumes {
+		vr, err := p.restoreVolume(ctx, pod, v)
+		if err != nil {
+			vr.Error = err.Error()
+			failures = append(failures, fmt.Sprintf("volume %s: %v", v.Name, err))
+		}
+		p.res.Volumes = append(p.res.Volumes, vr)
+	}
+	sig := api.RestoreSignal{OK: len(failures) == 0}
+	if !sig.OK {
+		sig.Reason = strings.Join(failures, "; ")
+		p.res.Reason = "volume data not restored: " + sig.Reason
+	}
+	if err := p.signal(ctx, pod, sig); err != nil && sig.OK {
+		p.res.Reason = fmt.Sprintf("volume data restored, but the pod not released: %v", err)
+		return false
+	}
+	return sig.OK
+}
+
+func (p *restorePod) restoreVolume(ctx context.Context, pod *corev1.Pod, v api.RestoreVolume) (api.VolumeRestoreResult, error) {
+	vr := api.VolumeRestoreResult{Name: v.Name, SnapshotID: v.SnapshotID}
+	log := p.log.With(zap.String("volume", v.Name), zap.String("snapshot", v.SnapshotID))
+	dir, err := volumeDir(ctx, p.r.Client, p.r.KubeletRoot, pod, v.Name, claimOf(pod, v.Name))
+	if err != nil {
+		log.Error("volume directory not found", zap.Error(err))
+		return vr, err
+	}
+	start := p.r.Now()
+	rr, err := p.r.Volumes.Restore(ctx, v.SnapshotID, dir, fsbackup.RestoreOptions{Overwrite: true})
+	vr.Files, vr.Bytes = rr.Files, rr.Bytes
+	vr.Duration = metav1.Duration{Duration: max(rr.Duration, p.r.Now().Sub(start))}
+	if err != nil {
+		log.Error("volume restore failed", zap.String("dir", dir), zap.Error(err))
+		return vr, err
+	}
+	log.Info("volume restored", zap.String("dir", dir), zap.Int64("files", rr.Files), zap.Int64("bytes", rr.Bytes), zap.Duration("duration", vr.Duration.Duration))
+	return vr, nil
+}
+
+// claimOf names the claim behind pod's volume, if any.
+func claimOf(pod *corev1.Pod, volume string) string {
+	for _, v := range pod.Spec.Volumes {
+		switch {
+		case v.Name != volume:
+		case v.PersistentVolumeClaim != nil:
+			return v.PersistentVolumeClaim.ClaimName
+		case v.Ephemeral != nil:
+			return pod.Name + "-" + v.Name // the generic ephemeral volume's claim
+		}
+	}
+	return ""
+}
+
+// signal writes sig into the pod's signal emptyDir. A failure is logged
+// and recorded in the pod's reason, and returned.
+func (p *restorePod) signal(ctx context.Context, pod *corev1.Pod, sig api.RestoreSignal) error {
+	// The signal is local I/O: it still goes out after the deadline.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	dir, err := volumeDir(ctx, p.r.Client, p.r.KubeletRoot, pod, api.RestoreSignalVolume, "")
+	if err == nil {
+		err = writeSignal(dir, sig)
+	}
+	if err != nil {
+		err = fmt.Errorf("signal to init container %s: %w", api.RestoreWaitContainer, err)
+		p.log.Error("restore signal not written: the pod stays in Init until its wait times out", zap.Bool("ok", sig.OK), zap.Error(err))
+		if !sig.OK {
+			p.res.Reason += "; " + err.Error()
+		}
+		return err
+	}
+	p.log.Info("restore signal written", zap.Bool("ok", sig.OK), zap.String("reason", sig.Reason))
+	return nil
+}
+
+// runHooks runs the pod's post-restore hooks in order, each once its
+// container runs (or is ready), with onError; it returns why the first
+// failed hook failed, or "".
+func (p *restorePod) runHooks(ctx context.Context) string {
+	stopped, failed := "", ""
+	for _, h := range p.a.Hooks {
+		if stopped == "" && ctx.Err() != nil {
+			stopped = "not run: the restore's deadline passed"
+		}
+		if stopped != "" {
+			p.res.Hooks = append(p.res.Hooks, skippedHook(h, stopped))
+			continue
+		}
+		hr := p.runHook(ctx, h)
+		p.res.Hooks = append(p.res.Hooks, hr)
+		if hr.Failed() {
+			if failed == "" {
+				failed = fmt.Sprintf("post-restore hook %s in container %s: %s", h.Name, h.Container, firstNonEmpty(hr.Error, hr.Outcome()))
+			}
+			if h.OnError != api.HookErrorModeContinue {
+				stopped = fmt.Sprintf("not run: hook %q failed and its onError is Fail", h.Name)
+			}
+		}
+	}
+	return failed
+}
+
+func (p *restorePod) runHook(ctx context.Context, h api.RestoreExecHookSpec) api.HookResult {
+	log := p.log.With(zap.String("hook", h.Name), zap.String("container", h.Container))
+	want := "running"
+	if h.WaitForReady {
+		want = "ready"
+	}
+	p.setPhase(api.RestorePodWaitingContainer, fmt.Sprintf("hook %s: waiting for container %s to be %s", h.Name, h.Container, want))
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if h.WaitTimeout.Duration > 0 {
+		wctx, cancel = context.WithTimeout(ctx, h.WaitTimeout.Duration)
+	}
+	defer cancel()
+	start := p.r.Now()
+	if _, err := waitPod(wctx, p.r.Client, log, p.a.Namespace, p.a.Name, p.a.UID, containerUp(h.Container, h.WaitForReady)); err != nil {
+		r := api.HookResult{Name: h.Name, Phase: restorePhase, Source: h.Source, Container: h.Container,
+			Duration: metav1.Duration{Duration: p.r.Now().Sub(start)}}
+		switch {
+		case ctx.Err() != nil:
+			r.TimedOut, r.Error = true, fmt.Sprintf("container %s not %s by the restore's deadline", h.Container, want)
+		case errors.Is(err, context.DeadlineExceeded):
+			r.TimedOut, r.Error = true, fmt.Sprintf("container %s not %s after %s (waitTimeout)", h.Container, want, h.WaitTimeout.Duration)
+		default:
+			r.Error = fmt.Sprintf("container %s: %v", h.Container, err)
+		}
+		log.Warn("post-restore hook not run", zap.String("error", r.Error))
+		return r
+	}
+	p.setPhase(api.RestorePodRunningHooks, "hook "+h.Name)
+	rs := hookrun.Run(ctx, p.r.Runtime, hookrun.PodRef{Namespace: p.a.Namespace, Name: p.a.Name, UID: p.a.UID},
+		hook.FromResolved(hook.PostRestore, []api.ResolvedHook{h.ResolvedHook}), hookrun.Options{Logger: log})
+	r := toAPIResults(rs)[0]
+	r.Phase = restorePhase
+	return r
+}
+
+func skippedHook(h api.RestoreExecHookSpec, reason string) api.HookResult {
+	return api.HookResult{Name: h.Name, Phase: restorePhase, Source: h.Source, Container: h.Container, Skipped: true, Output: reason}
+}
