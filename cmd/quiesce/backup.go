@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -25,6 +26,8 @@ import (
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/coordinator"
+	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/resources"
 )
 
 func newBackupCommand() *cobra.Command {
@@ -326,11 +329,16 @@ func newBackupDescribeCommand(kf *kubeFlags) *cobra.Command {
 	var (
 		output  string
 		details bool
+		rf      repoFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "describe NAME",
 		Short: "Show a Backup: per pod its hooks, volumes and freeze window",
-		Args:  cobra.ExactArgs(1),
+		Long: `Shows a Backup's status: per pod its hooks, volumes and freeze window.
+With --details, also every hook's output and every volume, and, when the
+repository is given (--repo or --s3-bucket, with --password-file or
+$QUIESCE_REPO_PASSWORD), the Kubernetes objects stored with the backup.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := kf.client()
 			if err != nil {
@@ -344,12 +352,65 @@ func newBackupDescribeCommand(kf *kubeFlags) *cobra.Command {
 				return printObject(cmd.OutOrStdout(), output, &b)
 			}
 			describeBackup(cmd.OutOrStdout(), &b, details)
-			return nil
+			if !details {
+				return nil
+			}
+			return describeStoredObjects(cmd.Context(), cmd.OutOrStdout(), &rf, b.Name)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
-	cmd.Flags().BoolVar(&details, "details", false, "every hook with its output excerpt, every volume")
+	cmd.Flags().BoolVar(&details, "details", false, "every hook with its output excerpt, every volume, the stored objects")
+	rf.add(cmd.Flags())
 	return cmd
+}
+
+// describeStoredObjects lists the objects stored with backup, read from the
+// repository of rf; without a repository it says how to get the list.
+func describeStoredObjects(ctx context.Context, out io.Writer, rf *repoFlags, backup string) error {
+	if rf.path == "" && rf.s3.Bucket == "" {
+		fmt.Fprintln(out, "\nObjects:      to list them, give the repository (--repo PATH or --s3-bucket, and --password-file)")
+		return nil
+	}
+	e, err := rf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close(context.WithoutCancel(ctx)) //nolint:errcheck
+	doc, err := (&resources.RepoStore{Engine: e}).Load(ctx, backup)
+	if errors.Is(err, fsbackup.ErrNoResources) {
+		fmt.Fprintf(out, "\nObjects:      none stored: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	printStoredObjects(out, doc)
+	return nil
+}
+
+// printStoredObjects groups the document's objects by resource, in the
+// document's order: "deployments.apps (2): shop/api, shop/web".
+func printStoredObjects(out io.Writer, doc *resources.Document) {
+	fmt.Fprintf(out, "\nObjects (%d, collected %s):\n", len(doc.Items), doc.CollectedAt.UTC().Format(time.RFC3339))
+	var order []string
+	names := map[string][]string{}
+	for _, it := range doc.Items {
+		gr := it.GroupResource()
+		if _, ok := names[gr]; !ok {
+			order = append(order, gr)
+		}
+		n := it.Object.GetName()
+		if ns := it.Object.GetNamespace(); ns != "" {
+			n = ns + "/" + n
+		}
+		names[gr] = append(names[gr], n)
+	}
+	for _, gr := range order {
+		fmt.Fprintf(out, "  %s (%d): %s\n", gr, len(names[gr]), strings.Join(names[gr], ", "))
+	}
+	for _, w := range doc.Warnings {
+		fmt.Fprintf(out, "  warning: %s\n", w)
+	}
 }
 
 func describeBackup(out io.Writer, b *api.Backup, details bool) {
@@ -365,6 +426,9 @@ func describeBackup(out io.Writer, b *api.Backup, details bool) {
 	fmt.Fprintf(out, "Completed:    %s (%s)\n", timeOrDash(st.CompletionTimestamp), durationOrDash(st.StartTimestamp, st.CompletionTimestamp))
 	fmt.Fprintf(out, "Expires:      %s\n", timeOrDash(st.Expiration))
 	fmt.Fprintf(out, "Hooks:        %d attempted, %d failed\n", st.HooksAttempted, st.HooksFailed)
+	if st.Progress.TotalItems > 0 {
+		fmt.Fprintf(out, "Objects:      %d of %d stored in the repository\n", st.Progress.ItemsBackedUp, st.Progress.TotalItems)
+	}
 	for _, e := range st.Errors {
 		fmt.Fprintf(out, "Error:        %s\n", e)
 	}
