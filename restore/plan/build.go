@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/hook"
 	"github.com/quiesce-dev/quiesce/resources"
 )
 
@@ -56,7 +57,8 @@ func Build(doc *resources.Document, spec *api.RestoreSpec, opt Options) (*Plan, 
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", opt.RestoreName, err)
 	}
-	b := &builder{doc: doc, spec: spec, opt: opt, f: f, m: m, seen: map[string]bool{}}
+	b := &builder{doc: doc, spec: spec, opt: opt, f: f, m: m, seen: map[string]bool{}, specProblems: map[string]bool{}}
+	b.validateHooks()
 	if err := b.build(); err != nil {
 		return nil, fmt.Errorf("restore %s: %w", opt.RestoreName, err)
 	}
@@ -76,6 +78,23 @@ type builder struct {
 	skipped  []api.RestoredItem
 	warnings []string
 	seen     map[string]bool // key(): drops duplicate items
+	// specProblems are the spec hooks' own problems (field and message),
+	// reported once for the Restore rather than once per pod.
+	specProblems map[string]bool
+}
+
+// validateHooks reports the problems of the spec hooks themselves, once,
+// whatever pods their entries select.
+func (b *builder) validateHooks() {
+	err := hook.ValidateRestoreHooks("restore "+b.opt.RestoreName, &b.spec.Hooks)
+	var ve *hook.ValidationError
+	if !errors.As(err, &ve) {
+		return
+	}
+	for _, p := range ve.Problems {
+		b.specProblems[p.Field+"\x00"+p.Message] = true
+		b.warn("%s; that hook is not run", p)
+	}
 }
 
 func (b *builder) warn(format string, args ...any) {

@@ -176,6 +176,7 @@ func TestBuildOrderAndSelection(t *testing.T) {
 		"persistentvolumes pvc-elsewhere":  "claim billing/ledger is not restored",
 		"pods other/kube-apiserver-node-1": "mirror pod",
 		"pods shop/web-5d8f7c9b-done1":     "phase is Succeeded",
+		"pods shop/migrate-7xk2p":          "pod of Job migrate",
 		"restores.velero.io shop/old":      "backup tool objects (velero.io)",
 		"secrets shop/web-token-q8n2d":     "service-account token",
 		"validatingwebhookconfigurations.admissionregistration.k8s.io widget-check": "cluster-scoped",
@@ -935,5 +936,49 @@ func TestBuildBadItems(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("other-config planned %d times", n)
+	}
+}
+
+func TestBuildSpecHookProblems(t *testing.T) {
+	spec := &api.RestoreSpec{BackupName: "nightly-1", Hooks: api.RestoreHooks{Resources: []api.RestoreResourceHookSpec{
+		{Name: "bad-selector", LabelSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Near"}}},
+			PostHooks: []api.RestoreResourceHook{{Exec: &api.RestoreExecHook{Command: []string{"true"}}}}},
+		{Name: "no-pods", IncludedNamespaces: []string{"nowhere"},
+			PostHooks: []api.RestoreResourceHook{{Exec: &api.RestoreExecHook{}}}},
+		{Name: "db", LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+			PostHooks: []api.RestoreResourceHook{
+				{Init: &api.InitRestoreHook{InitContainers: []corev1.Container{{Name: "ok", Image: "busybox:1.37", Command: []string{"true"}}}}},
+				{Init: &api.InitRestoreHook{InitContainers: []corev1.Container{{Name: "no-image", Command: []string{"true"}}}}},
+			}},
+	}}}
+	p := mustBuild(t, shopDoc(t), spec)
+	count := func(parts ...string) int {
+		n := 0
+		for _, w := range p.Warnings {
+			ok := true
+			for _, s := range parts {
+				ok = ok && strings.Contains(w, s)
+			}
+			if ok {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count("restore r1: spec.hooks.resources[0].labelSelector", "invalid label selector"); n != 1 {
+		t.Errorf("selector problem reported %d times, want once for the restore: %q", n, p.Warnings)
+	}
+	if n := count("spec.hooks.resources[0].labelSelector"); n != 1 {
+		t.Errorf("selector problem repeated per pod: %q", p.Warnings)
+	}
+	if n := count("restore r1: spec.hooks.resources[1].postHooks[0].exec.command", "empty command"); n != 1 {
+		t.Errorf("entry selecting no pod not checked: %q", p.Warnings)
+	}
+	if n := count("spec.hooks.resources[2].postHooks[1].init.initContainers[0].image", "empty image"); n != 1 {
+		t.Errorf("init container problem: %q", p.Warnings)
+	}
+	db := podOf(t, step(t, p, "pods", "shop", "db-0"))
+	if got := containerNames(db.Spec.InitContainers); !slices.Equal(got, []string{api.RestoreWaitContainer, "ok"}) {
+		t.Errorf("db-0 init containers %v: want the valid spec init hook only", got)
 	}
 }

@@ -126,6 +126,13 @@ func neverRestored(it resources.Item) string {
 		if ph, _, _ := unstructured.NestedString(obj.Object, "status", "phase"); ph == "Succeeded" || ph == "Failed" {
 			return "pod phase is " + ph + ": finished pods are not restored"
 		}
+		for _, o := range obj.GetOwnerReferences() {
+			if o.Controller != nil && *o.Controller && o.Kind == "Job" {
+				// The restored Job gets a new selector, so it would not adopt
+				// the pod; the pod would run again next to the Job's own.
+				return "pod of Job " + o.Name + ": the restored Job creates its pods"
+			}
+		}
 	}
 	return ""
 }

@@ -331,6 +331,15 @@ spec:
       labels: {app: web, controller-uid: job-uid, batch.kubernetes.io/controller-uid: job-uid, job-name: migrate, batch.kubernetes.io/job-name: migrate}
     spec: {restartPolicy: Never, containers: [{name: migrate, image: busybox:1.37}]}
 ---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: migrate-7xk2p
+  namespace: shop
+  labels: {batch.kubernetes.io/controller-uid: job-uid, job-name: migrate}
+  ownerReferences: [{apiVersion: batch/v1, kind: Job, name: migrate, uid: job-uid, controller: true}]
+spec: {restartPolicy: Never, containers: [{name: migrate, image: busybox:1.37}]}
+---
 apiVersion: quiesce.dev/v1alpha1
 kind: Backup
 metadata: {name: nightly-1, namespace: shop}

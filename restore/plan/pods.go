@@ -45,6 +45,9 @@ func (b *builder) podWork(src resources.Item, st *Step) error {
 			return fmt.Errorf("restore hooks: %w", err)
 		}
 		for _, p := range ve.Problems {
+			if b.specProblems[p.Field+"\x00"+p.Message] {
+				continue // reported once for the Restore
+			}
 			b.warn("%s; the pod is restored without that hook", p)
 		}
 	}
