@@ -751,6 +751,14 @@ metadata:
   namespace: ns1
   annotations: {init.hook.restore.quiesce.dev/container-image: "busybox:1.37", init.hook.restore.quiesce.dev/command: '["true"]'}
 spec: {containers: [{name: app, image: nginx:1.27}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: exec-only
+  namespace: ns1
+  annotations: {post.hook.restore.quiesce.dev/command: '["/migrate"]', post.hook.restore.quiesce.dev/wait-timeout: 0s}
+spec: {containers: [{name: app, image: nginx:1.27}]}
 `
 	doc := &resources.Document{Items: items(t, pods)}
 	opt := testOptions()
@@ -759,10 +767,14 @@ spec: {containers: [{name: app, image: nginx:1.27}]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Pods) != 0 {
-		t.Errorf("pod work %+v, want none", p.Pods)
+	if len(p.Pods) != 1 || p.Pods[0].Name != "exec-only" || len(p.Pods[0].Volumes) != 0 || len(p.Pods[0].Hooks) != 1 ||
+		p.Pods[0].Hooks[0].WaitTimeout.Duration != time.Hour || p.Pods[0].Namespace != "ns2" || p.Pods[0].SourceNamespace != "ns1" {
+		t.Errorf("pod work %+v, want the exec-only pod's hook alone, its wait bounded", p.Pods)
 	}
-	if got := stepKeys(p); !slices.Equal(got, []string{"namespaces ns2", "pods ns2/init-only", "pods ns2/plain"}) {
+	if pod := podOf(t, step(t, p, "pods", "ns2", "exec-only")); len(pod.Spec.InitContainers) != 0 {
+		t.Errorf("exec-only pod got init containers %v", containerNames(pod.Spec.InitContainers))
+	}
+	if got := stepKeys(p); !slices.Equal(got, []string{"namespaces ns2", "pods ns2/exec-only", "pods ns2/init-only", "pods ns2/plain"}) {
 		t.Errorf("steps %v", got)
 	}
 	ns := step(t, p, "namespaces", "", "ns2").Item
