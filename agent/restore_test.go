@@ -10,8 +10,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap/zaptest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,6 +31,7 @@ import (
 	crifake "github.com/quiesce-dev/quiesce/cri/fake"
 	"github.com/quiesce-dev/quiesce/fsbackup"
 	"github.com/quiesce-dev/quiesce/fsbackup/kubeletpath"
+	"github.com/quiesce-dev/quiesce/internal/metrics"
 )
 
 // fakeRestorer writes a marker file per snapshot, or fails for the
@@ -64,20 +69,22 @@ const restoreUID = "uid-db-0"
 // restoreFixture is a restored pod db-0 (volumes "data", an emptyDir, and
 // "db", a claim bound to pv-1 on CSI) under a temp kubelet root.
 type restoreFixture struct {
-	t     *testing.T
-	root  string
-	c     client.WithWatch
-	vols  *fakeRestorer
-	rt    *crifake.Runtime
-	ev    *record.FakeRecorder
-	r     *Restorer
-	nr    *api.NodeRestore
-	pod   *corev1.Pod
-	hooks []api.RestoreExecHookSpec
+	t    *testing.T
+	root string
+	c    client.WithWatch
+	vols *fakeRestorer
+	rt   *crifake.Runtime
+	ev   *record.FakeRecorder
+	r    *Restorer
+	nr   *api.NodeRestore
+	pod  *corev1.Pod
+	// patience bounds waitFor; tests under synctest (fake time) raise it
+	// above the durations they exercise.
+	patience time.Duration
 }
 
 func newRestoreFixture(t *testing.T, withVolumes bool, hooks ...api.RestoreExecHookSpec) *restoreFixture {
-	f := &restoreFixture{t: t, root: t.TempDir(), vols: &fakeRestorer{fail: map[string]error{}}, rt: crifake.New(), ev: record.NewFakeRecorder(100)}
+	f := &restoreFixture{t: t, root: t.TempDir(), vols: &fakeRestorer{fail: map[string]error{}}, rt: crifake.New(), ev: record.NewFakeRecorder(100), patience: 20 * time.Second}
 	f.pod = &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db-0", UID: restoreUID},
 		Spec: corev1.PodSpec{NodeName: "node-a", Volumes: []corev1.Volume{
@@ -157,7 +164,7 @@ func (f *restoreFixture) setStatus(name string, running, ready bool) {
 // waitFor watches the NodeRestore until cond holds.
 func (f *restoreFixture) waitFor(what string, cond func(*api.NodeRestore) bool) *api.NodeRestore {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(f.t.Context(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(f.t.Context(), f.patience)
 	defer cancel()
 	w, err := f.c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"))
 	if err != nil {
@@ -218,9 +225,18 @@ func TestRestoreVolumesThenSignalThenHook(t *testing.T) {
 		return 0
 	})
 	f.setStatus("app", true, false)
+	m := metrics.NewAgent(prometheus.NewRegistry())
+	f.r.Metrics = m
 	f.start()
 	pod := f.waitDone()
 
+	if got := testutil.ToFloat64(m.RestoreBytes); got != float64(2*len("data of k1")) {
+		t.Errorf("quiesce_volume_restore_bytes_total = %v", got)
+	}
+	var h dto.Metric
+	if err := m.RestoreDuration.Write(&h); err != nil || h.GetHistogram().GetSampleCount() != 2 || testutil.ToFloat64(m.RestoreHooks.WithLabelValues("ok")) != 1 {
+		t.Errorf("restore duration or hook outcome not observed")
+	}
 	if pod.Phase != api.RestorePodCompleted || pod.Reason != "" || pod.Node != "node-a" || pod.CompletionTime == nil {
 		t.Errorf("pod = %+v", pod)
 	}
@@ -320,28 +336,34 @@ func TestRestoreHookWaitsForRunningThenReady(t *testing.T) {
 	}
 }
 
+// The sidecar never runs: its hook ends at waitTimeout (fake time), and
+// onError Fail skips the next hook.
 func TestRestoreHookWaitTimeoutAndOnErrorFail(t *testing.T) {
-	never := execHook("warm-cache", "sidecar", api.HookErrorModeFail, "warm")
-	never.WaitTimeout = metav1.Duration{Duration: 200 * time.Millisecond}
-	f := newRestoreFixture(t, false, never, execHook("migrate", "app", api.HookErrorModeFail, "migrate"))
-	f.container("app", true)
-	f.setStatus("app", true, true) // sidecar has no status: it never runs
-	f.start()
-	pod := f.waitDone()
+	synctest.Test(t, func(t *testing.T) {
+		never := execHook("warm-cache", "sidecar", api.HookErrorModeFail, "warm")
+		never.WaitTimeout = metav1.Duration{Duration: 30 * time.Second}
+		f := newRestoreFixture(t, false, never, execHook("migrate", "app", api.HookErrorModeFail, "migrate"))
+		f.patience = time.Hour
+		f.container("app", true)
+		f.setStatus("app", true, true) // sidecar has no status: it never runs
+		f.start()
+		pod := f.waitDone()
 
-	if pod.Phase != api.RestorePodPartiallyFailed || !strings.Contains(pod.Reason, "container sidecar not running after 200ms (waitTimeout)") {
-		t.Errorf("pod = %s: %s", pod.Phase, pod.Reason)
-	}
-	if len(pod.Hooks) != 2 || !pod.Hooks[0].TimedOut || pod.Hooks[0].Error != "container sidecar not running after 200ms (waitTimeout)" ||
-		!pod.Hooks[1].Skipped || !strings.Contains(pod.Hooks[1].Output, `hook "warm-cache" failed and its onError is Fail`) {
-		t.Errorf("hooks = %+v", pod.Hooks)
-	}
-	if len(f.rt.Calls()) != 0 {
-		t.Errorf("calls = %v", f.rt.Calls())
-	}
-	if evs := strings.Join(f.events(), "\n"); !strings.Contains(evs, "Warning RestoreHookFailed restore r1: post-restore hook warm-cache in container sidecar: container sidecar not running after 200ms") {
-		t.Errorf("events:\n%s", evs)
-	}
+		const want = "container sidecar not running after 30s (waitTimeout)"
+		if pod.Phase != api.RestorePodPartiallyFailed || pod.Reason != "post-restore hook warm-cache in container sidecar: "+want {
+			t.Errorf("pod = %s: %s", pod.Phase, pod.Reason)
+		}
+		if len(pod.Hooks) != 2 || !pod.Hooks[0].TimedOut || pod.Hooks[0].Error != want || pod.Hooks[0].Duration.Duration != 30*time.Second ||
+			!pod.Hooks[1].Skipped || !strings.Contains(pod.Hooks[1].Output, `hook "warm-cache" failed and its onError is Fail`) {
+			t.Errorf("hooks = %+v", pod.Hooks)
+		}
+		if len(f.rt.Calls()) != 0 {
+			t.Errorf("calls = %v", f.rt.Calls())
+		}
+		if evs := strings.Join(f.events(), "\n"); !strings.Contains(evs, "Warning RestoreHookFailed restore r1: post-restore hook warm-cache in container sidecar: "+want) {
+			t.Errorf("events:\n%s", evs)
+		}
+	})
 }
 
 func TestRestoreHookFailureContinues(t *testing.T) {
@@ -377,4 +399,39 @@ func TestRestoreSkipsFinalPods(t *testing.T) {
 	if got := f.vols.get(); len(got) != 0 {
 		t.Errorf("final pod restored again: %v", got)
 	}
+}
+
+// The wait init container never runs: the restore's deadline ends the wait,
+// and the pod still gets a signal with the reason (not only its own timeout).
+func TestRestoreDeadlineWhileWaitingForTheInitContainer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newRestoreFixture(t, true, execHook("migrate", "app", api.HookErrorModeFail, "migrate"))
+		f.patience = time.Hour
+		f.nr.Spec.Deadline = metav1.NewTime(time.Now().Add(10 * time.Minute))
+		if err := f.c.Update(t.Context(), f.nr); err != nil {
+			t.Fatal(err)
+		}
+		var p corev1.Pod
+		_ = f.c.Get(t.Context(), types.NamespacedName{Namespace: "shop", Name: "db-0"}, &p)
+		p.Status.InitContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}
+		if err := f.c.Status().Update(t.Context(), &p); err != nil {
+			t.Fatal(err)
+		}
+		m := metrics.NewAgent(prometheus.NewRegistry())
+		f.r.Metrics = m
+		f.start()
+		pod := f.waitDone()
+		want := "volume data not restored: the restore's deadline passed before init container quiesce-restore-wait of pod shop/db-0 ran"
+		if pod.Phase != api.RestorePodFailed || pod.Reason != want || len(f.vols.get()) != 0 {
+			t.Errorf("pod = %s: %q", pod.Phase, pod.Reason)
+		}
+		b, _ := os.ReadFile(f.signalPath())
+		var sig api.RestoreSignal
+		if err := json.Unmarshal(b, &sig); err != nil || sig.OK || sig.Reason != want {
+			t.Errorf("signal = %s", b)
+		}
+		if n := testutil.ToFloat64(m.RestoreHooks.WithLabelValues("skipped")); n != 1 {
+			t.Errorf("skipped hooks counted: %v", n)
+		}
+	})
 }
