@@ -89,3 +89,53 @@ func TestPlanInvariants(t *testing.T) {
 		})
 	}
 }
+
+// The snapshot source must be the one the coordinator gave the volume.
+func TestSnapshotSource(t *testing.T) {
+	const pods = `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-5d8f7c9b-x2k4p
+  namespace: shop
+  labels: {pod-template-hash: 5d8f7c9b}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-5d8f7c9b, uid: u, controller: true}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: bare-rs-abcde
+  namespace: shop
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: bare-rs, uid: u, controller: true}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: agent-x1
+  namespace: shop
+  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: u, controller: true}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db-0
+  namespace: shop
+  ownerReferences: [{apiVersion: apps/v1, kind: StatefulSet, name: db, uid: u, controller: true}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: owned-not-controller
+  namespace: shop
+  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: u}]
+`
+	want := []string{"shop/deployment/web/v", "shop/replicaset/bare-rs/v", "shop/daemonset/agent/v", "shop/pod/db-0/v", "shop/pod/owned-not-controller/v"}
+	for i, it := range items(t, pods) {
+		if got := snapshotSource(it, "", "v"); got != want[i] {
+			t.Errorf("%s: source %q, want %q", it.Object.GetName(), got, want[i])
+		}
+		if got := snapshotSource(it, "claim", "v"); got != "shop/pvc/claim/v" {
+			t.Errorf("%s with a claim: source %q", it.Object.GetName(), got)
+		}
+	}
+}
