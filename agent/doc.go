@@ -6,4 +6,11 @@
 // them out, records each phase in the node-local journal before acting on
 // it, and mirrors results to the NodeBackup status without ever making the
 // freeze path wait on the API server.
+//
+// The agent also restores (Restorer): for each pod its node's NodeRestores
+// assign, it fills the pod's volumes from their snapshots while the pod's
+// first init container (quiesce restore-wait) holds it, releases that
+// container through a signal file in an emptyDir, then runs the pod's
+// post-restore hooks through the container runtime once their containers
+// run. Restores keep no journal: restoring again gives the same data.
 package agent
