@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
@@ -37,6 +38,13 @@ func resourcesSource(backup string) snapshot.SourceInfo {
 // PutResources stores data as the Kubernetes objects of backup. Storing
 // again for the same backup adds a newer version; Resources reads the newest.
 func (e *Engine) PutResources(ctx context.Context, backup string, data []byte) error {
+	return e.PutResourcesExpiring(ctx, backup, data, time.Time{})
+}
+
+// PutResourcesExpiring is PutResources with the backup's expiry: Expire
+// deletes the data after it (zero: when the backup's last volume snapshot
+// expires).
+func (e *Engine) PutResourcesExpiring(ctx context.Context, backup string, data []byte, expiresAt time.Time) error {
 	if err := e.healthy(); err != nil {
 		return err
 	}
@@ -69,6 +77,9 @@ func (e *Engine) PutResources(ctx context.Context, backup string, data []byte) e
 					FileSize: int64(len(data)), ModTime: fs.UTCTimestampFromTime(end), Permissions: 0o600,
 				},
 				Tags: map[string]string{tagPrefix + tagType: ResourcesManifestType, tagPrefix + TagBackup: backup},
+			}
+			if !expiresAt.IsZero() {
+				man.Tags[tagPrefix+TagExpiresAt] = expiresAt.UTC().Format(time.RFC3339)
 			}
 			if _, err := snapshot.SaveSnapshot(ctx, w, man); err != nil {
 				return fmt.Errorf("save manifest: %w", err)
@@ -147,10 +158,10 @@ func isResourcesSource(si snapshot.SourceInfo) bool {
 	return si.Host == resourcesHost && si.UserName == resourcesUser && len(si.Path) > 1
 }
 
-// expireResources deletes, in w, the stored resources of the backups that
-// had snapshots in expired and have none left in kept. A backup without
-// volume snapshots keeps its resources until they are deleted by hand.
-func (e *Engine) expireResources(ctx context.Context, w repo.RepositoryWriter, expired, kept []Snapshot) (int, error) {
+// expireResources deletes, in w, the stored resources past their own
+// expiry, and those of the backups that had snapshots in expired and have
+// none left in kept. It returns how many versions it deleted.
+func (e *Engine) expireResources(ctx context.Context, w repo.RepositoryWriter, now time.Time, expired, kept []Snapshot) (int, error) {
 	left := map[string]bool{}
 	for _, s := range kept {
 		left[s.Tags[TagBackup]] = true
@@ -161,20 +172,30 @@ func (e *Engine) expireResources(ctx context.Context, w repo.RepositoryWriter, e
 			gone[b] = true
 		}
 	}
+	srcs, err := snapshot.ListSources(ctx, w)
+	if err != nil {
+		return 0, fmt.Errorf("list sources: %w", err)
+	}
 	n := 0
-	for b := range gone {
-		mans, err := snapshot.ListSnapshotManifests(ctx, w, ptr(resourcesSource(b)), nil)
-		if err != nil {
-			return n, fmt.Errorf("find resources of backup %s: %w", b, err)
+	for _, si := range srcs {
+		if !isResourcesSource(si) {
+			continue
 		}
-		for _, id := range mans {
-			if err := w.DeleteManifest(ctx, id); err != nil {
-				return n, fmt.Errorf("delete resources %s of backup %s: %w", id, b, err)
+		backup := si.Path[1:]
+		mans, err := snapshot.ListSnapshots(ctx, w, si)
+		if err != nil {
+			return n, fmt.Errorf("find resources of backup %s: %w", backup, err)
+		}
+		for _, m := range mans {
+			exp, _ := time.Parse(time.RFC3339, m.Tags[tagPrefix+TagExpiresAt])
+			if !gone[backup] && (exp.IsZero() || exp.After(now)) {
+				continue
+			}
+			if err := w.DeleteManifest(ctx, m.ID); err != nil {
+				return n, fmt.Errorf("delete resources %s of backup %s: %w", m.ID, backup, err)
 			}
 			n++
 		}
 	}
 	return n, nil
 }
-
-func ptr[T any](v T) *T { return &v }

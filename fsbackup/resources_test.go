@@ -147,6 +147,12 @@ func TestExpireRemovesResourcesOfExpiredBackups(t *testing.T) {
 	if err := e.PutResources(ctx, "objects-only", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.PutResourcesExpiring(ctx, "objects-only-expired", []byte("x"), now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.PutResourcesExpiring(ctx, "objects-only-later", []byte("x"), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 
 	ids, err := e.Expire(ctx, now)
 	if err != nil {
@@ -155,10 +161,12 @@ func TestExpireRemovesResourcesOfExpiredBackups(t *testing.T) {
 	if len(ids) != 3 {
 		t.Fatalf("expired %d snapshots, want 3", len(ids))
 	}
-	if _, err := e.Resources(ctx, "old"); !errors.Is(err, ErrNoResources) {
-		t.Fatalf("resources of expired backup: %v, want ErrNoResources", err)
+	for _, b := range []string{"old", "objects-only-expired"} {
+		if _, err := e.Resources(ctx, b); !errors.Is(err, ErrNoResources) {
+			t.Fatalf("resources of expired backup %s: %v, want ErrNoResources", b, err)
+		}
 	}
-	for _, b := range []string{"mixed", "new", "objects-only"} {
+	for _, b := range []string{"mixed", "new", "objects-only", "objects-only-later"} {
 		if _, err := e.Resources(ctx, b); err != nil {
 			t.Fatalf("resources of %s after expire: %v", b, err)
 		}

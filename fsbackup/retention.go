@@ -13,8 +13,9 @@ import (
 )
 
 // Expire deletes the manifests of snapshots whose expiry (BackupOptions.ExpiresAt)
-// is at or before now and returns their IDs. Their data is reclaimed by the
-// next full maintenance.
+// is at or before now and returns their IDs, with the stored resources of
+// backups past their expiry or left without snapshots (resources.go). Their
+// data is reclaimed by the next full maintenance.
 func (e *Engine) Expire(ctx context.Context, now time.Time) ([]string, error) {
 	if err := e.healthy(); err != nil {
 		return nil, err
@@ -33,9 +34,6 @@ func (e *Engine) Expire(ctx context.Context, now time.Time) ([]string, error) {
 			kept = append(kept, s)
 		}
 	}
-	if len(expired) == 0 {
-		return nil, nil
-	}
 	err = repo.WriteSession(ctx, e.rep, repo.WriteSessionOptions{Purpose: "quiesce expire"},
 		func(ctx context.Context, w repo.RepositoryWriter) error {
 			for _, id := range expired {
@@ -43,7 +41,7 @@ func (e *Engine) Expire(ctx context.Context, now time.Time) ([]string, error) {
 					return fmt.Errorf("delete snapshot %s: %w", id, err)
 				}
 			}
-			_, err := e.expireResources(ctx, w, gone, kept)
+			_, err := e.expireResources(ctx, w, now, gone, kept)
 			return err
 		})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/quiesce-dev/quiesce/fsbackup"
 )
@@ -18,7 +19,8 @@ type RepoStore struct {
 	Engine *fsbackup.Engine
 }
 
-// Save stores doc under doc.Backup.Name, stamping FormatVersion.
+// Save stores doc under doc.Backup.Name, stamping FormatVersion. The
+// repository drops it when the Backup's status.expiration passes.
 func (s *RepoStore) Save(ctx context.Context, doc *Document) error {
 	if doc.Backup.Name == "" {
 		return errors.New("store resources: the document's backup has no name")
@@ -28,7 +30,11 @@ func (s *RepoStore) Save(ctx context.Context, doc *Document) error {
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", doc.Backup.Name, err)
 	}
-	return s.Engine.PutResources(ctx, doc.Backup.Name, data)
+	var exp time.Time // kept until the backup's last snapshot expires
+	if e := doc.Backup.Status.Expiration; e != nil {
+		exp = e.Time
+	}
+	return s.Engine.PutResourcesExpiring(ctx, doc.Backup.Name, data, exp)
 }
 
 // Load reads the Document of backupName. The error wraps

@@ -114,3 +114,25 @@ func TestRecorderStoresBackupWithProgress(t *testing.T) {
 		t.Fatal("Record changed the caller's Backup")
 	}
 }
+
+// The stored objects go when the Backup expires, even with no volume
+// snapshot to expire with.
+func TestRepoStoreExpiresWithBackup(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	b := testBackup()
+	exp := metav1.NewTime(time.Now().Add(-time.Minute))
+	b.Status.Expiration = &exp
+	if err := s.Save(ctx, &Document{Backup: *b}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx, b.Name); err != nil {
+		t.Fatalf("before expire: %v", err)
+	}
+	if _, err := s.Engine.Expire(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx, b.Name); !errors.Is(err, fsbackup.ErrNoResources) {
+		t.Fatalf("after expire: %v, want fsbackup.ErrNoResources", err)
+	}
+}
