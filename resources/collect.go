@@ -82,6 +82,7 @@ func Collect(ctx context.Context, disco discovery.DiscoveryInterface, dyn dynami
 			}
 		}
 	}
+	c.dropManagedEndpoints()
 	c.addVolumes(ctx)
 	c.addCRDs(ctx)
 	slices.SortFunc(c.items, compareItems)
@@ -190,6 +191,25 @@ func (c *collector) listPages(ctx context.Context, ri dynamic.ResourceInterface,
 			return nil
 		}
 	}
+}
+
+// dropManagedEndpoints removes the Endpoints the endpoints controller
+// writes: those of a stored Service with a selector. The Endpoints of a
+// selectorless Service are the user's and stay; those with no stored
+// Service would be orphans and go too.
+func (c *collector) dropManagedEndpoints() {
+	manual := map[string]bool{}
+	for _, it := range c.items {
+		if it.Group == "" && it.Resource == "services" {
+			sel, _, _ := unstructured.NestedMap(it.Object.Object, "spec", "selector")
+			if len(sel) == 0 {
+				manual[it.Object.GetNamespace()+"/"+it.Object.GetName()] = true
+			}
+		}
+	}
+	c.items = slices.DeleteFunc(c.items, func(it Item) bool {
+		return it.Group == "" && it.Resource == "endpoints" && !manual[it.Object.GetNamespace()+"/"+it.Object.GetName()]
+	})
 }
 
 // addCluster stores the cluster-scoped object gvr/name once. A missing

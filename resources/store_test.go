@@ -96,8 +96,8 @@ func TestRecorderStoresBackupWithProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prog.TotalItems != 13 || prog.ItemsBackedUp != 13 {
-		t.Fatalf("progress = %+v, want 13 of 13", prog)
+	if prog.TotalItems != 16 || prog.ItemsBackedUp != 16 {
+		t.Fatalf("progress = %+v, want 16 of 16", prog)
 	}
 	if len(warnings) != 1 {
 		t.Fatalf("warnings = %q, want the roles one", warnings)
@@ -107,7 +107,7 @@ func TestRecorderStoresBackupWithProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	if doc.Backup.Status.Progress != prog || doc.Backup.Kind != "Backup" || doc.Backup.Status.Phase != api.BackupPhaseCompleted ||
-		!doc.CollectedAt.Equal(time.Unix(1_800_000_000, 0)) || len(doc.Items) != 13 {
+		!doc.CollectedAt.Equal(time.Unix(1_800_000_000, 0)) || len(doc.Items) != 16 {
 		t.Fatalf("stored document: backup %+v, %d items", doc.Backup, len(doc.Items))
 	}
 	if b.Status.Progress != (api.BackupProgress{}) {

@@ -8,12 +8,13 @@ import (
 )
 
 // skippedGroupResources are never stored: the cluster makes them again
-// (events, endpoints, leases), they describe the live cluster only
+// (events, endpoint slices, leases), they describe the live cluster only
 // (metrics), or they are quiesce's own records of backups and restores.
+// Endpoints are sorted out later (dropManagedEndpoints): those of
+// selectorless Services are written by hand and must be kept.
 var skippedGroupResources = map[schema.GroupResource]bool{
 	{Resource: "events"}:                                      true,
 	{Group: "events.k8s.io", Resource: "events"}:              true,
-	{Resource: "endpoints"}:                                   true,
 	{Group: "discovery.k8s.io", Resource: "endpointslices"}:   true,
 	{Group: "coordination.k8s.io", Resource: "leases"}:        true,
 	{Group: api.GroupVersion.Group, Resource: "backups"}:      true,
