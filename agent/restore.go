@@ -85,9 +85,9 @@ func (r *Restorer) handle(ctx context.Context, nr *api.NodeRestore) {
 	if nr.Spec.NodeName != r.Node {
 		return // never act on another node's assignment
 	}
-	final := map[string]bool{}
-	for _, p := range nr.Status.Pods {
-		final[p.UID] = restoreFinal(p.Phase)
+	prev := map[string]*api.RestorePodResult{}
+	for i := range nr.Status.Pods {
+		prev[nr.Status.Pods[i].UID] = nr.Status.Pods[i].DeepCopy()
 	}
 	deadline := nr.Spec.Deadline.Time
 	if deadline.IsZero() {
@@ -96,10 +96,10 @@ func (r *Restorer) handle(ctx context.Context, nr *api.NodeRestore) {
 	}
 	for i := range nr.Spec.Pods {
 		a := nr.Spec.Pods[i]
-		if final[a.UID] || !r.markStarted(string(nr.UID)+"/"+a.UID) {
+		if p := prev[a.UID]; p != nil && restoreFinal(p.Phase) || !r.markStarted(string(nr.UID)+"/"+a.UID) {
 			continue
 		}
-		run := &restorePod{r: r, restore: nr.Spec.RestoreName, nodeRestore: nr.Name, a: &a,
+		run := &restorePod{r: r, restore: nr.Spec.RestoreName, nodeRestore: nr.Name, a: &a, prev: prev[a.UID],
 			log: r.Log.With(zap.String("restore", nr.Spec.RestoreName), zap.String("nodeRestore", nr.Name),
 				zap.String("namespace", a.Namespace), zap.String("pod", a.Name), zap.String("podUID", a.UID))}
 		r.wg.Add(1)

@@ -435,3 +435,56 @@ func TestRestoreDeadlineWhileWaitingForTheInitContainer(t *testing.T) {
 		}
 	})
 }
+
+// A restarted agent resumes a pod from its status: volumes restored and
+// hooks that ran are not redone.
+func TestRestoreResumesHooksFromStatus(t *testing.T) {
+	f := newRestoreFixture(t, true, execHook("first", "app", api.HookErrorModeFail, "h1"), execHook("second", "app", api.HookErrorModeFail, "h2"))
+	f.container("app", true)
+	f.setStatus("app", true, true)
+	f.nr.Status.Pods = []api.RestorePodResult{{Namespace: "shop", Name: "db-0", UID: restoreUID, Phase: api.RestorePodWaitingContainer,
+		Volumes: []api.VolumeRestoreResult{{Name: "data", SnapshotID: "k1", Bytes: 7}, {Name: "db", SnapshotID: "k2", Bytes: 9}},
+		Hooks:   []api.HookResult{{Name: "first", Phase: "post-restore", Container: "app", Output: "from the first agent"}}}}
+	if err := f.c.Status().Update(t.Context(), f.nr); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	pod := f.waitDone()
+	if pod.Phase != api.RestorePodCompleted || len(f.vols.get()) != 0 || f.rt.Ran([]string{"h1"}) != 0 || f.rt.Ran([]string{"h2"}) != 1 {
+		t.Errorf("pod %s: %s; restores %v, calls %v", pod.Phase, pod.Reason, f.vols.get(), f.rt.Calls())
+	}
+	if len(pod.Hooks) != 2 || pod.Hooks[0].Output != "from the first agent" || pod.Volumes[1].Bytes != 9 {
+		t.Errorf("earlier results not kept: %+v", pod)
+	}
+}
+
+// blockingRestorer blocks until ctx ends.
+type blockingRestorer struct{ started chan struct{} }
+
+func (b *blockingRestorer) Restore(ctx context.Context, _, _ string, _ fsbackup.RestoreOptions) (fsbackup.RestoreResult, error) {
+	close(b.started)
+	<-ctx.Done()
+	return fsbackup.RestoreResult{}, ctx.Err()
+}
+
+// An agent stopping mid-restore neither fails the pod nor signals it: the
+// next agent process restores it.
+func TestRestoreAgentStopLeavesThePodToTheNextAgent(t *testing.T) {
+	f := newRestoreFixture(t, true)
+	b := &blockingRestorer{started: make(chan struct{})}
+	f.r.Volumes = b
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { f.r.Run(ctx); close(done) }()
+	<-b.started
+	cancel()
+	<-done
+	if _, err := os.Stat(f.signalPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("signal written by a stopping agent: %v", err)
+	}
+	var nr api.NodeRestore
+	_ = f.c.Get(t.Context(), client.ObjectKeyFromObject(f.nr), &nr)
+	if nr.Status.Done || len(nr.Status.Pods) != 1 || nr.Status.Pods[0].Phase != api.RestorePodRestoringVolumes {
+		t.Errorf("status = %+v", nr.Status)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/fsbackup"
@@ -25,8 +26,10 @@ type restorePod struct {
 	r                    *Restorer
 	restore, nodeRestore string
 	a                    *api.RestorePodAssignment
-	log                  *zap.Logger
-	res                  api.RestorePodResult
+	// prev is the pod's status left by an earlier agent process, if any.
+	prev *api.RestorePodResult
+	log  *zap.Logger
+	res  api.RestorePodResult
 }
 
 // run restores the pod's volumes, releases it, and runs its hooks, all
@@ -38,7 +41,12 @@ func (p *restorePod) run(ctx context.Context, deadline time.Time) (res api.Resto
 	defer cancel()
 
 	volumesOK := true
-	if len(p.a.Volumes) > 0 {
+	switch {
+	case p.prev != nil && (p.prev.Phase == api.RestorePodWaitingContainer || p.prev.Phase == api.RestorePodRunningHooks):
+		// An earlier agent process restored the volumes and ran some hooks.
+		p.res.Volumes, p.res.Hooks = p.prev.Volumes, p.prev.Hooks
+		p.log.Info("resuming the pod's post-restore hooks", zap.Int("hooksDone", len(p.prev.Hooks)))
+	case len(p.a.Volumes) > 0:
 		volumesOK = p.restoreVolumes(dctx)
 	}
 	var hooksFailed string
@@ -85,7 +93,13 @@ func (p *restorePod) restoreVolumes(ctx context.Context) bool {
 			reason = fmt.Sprintf("volume data not restored: the restore's deadline passed before init container %s of pod %s ran", api.RestoreWaitContainer, p.podName())
 		}
 		p.res.Reason = reason
-		if pod != nil && !errors.Is(err, context.Canceled) { // cancelled: the agent is stopping, the next one resumes
+		if errors.Is(err, context.Canceled) {
+			return false // the agent is stopping: the next one resumes this pod
+		}
+		if pod == nil && errors.Is(err, context.DeadlineExceeded) {
+			pod = p.getPod(ctx) // e.g. the deadline had passed before this agent started
+		}
+		if pod != nil {
 			_ = p.signal(ctx, pod, api.RestoreSignal{Reason: reason})
 		}
 		return false
@@ -103,12 +117,20 @@ func (p *restorePod) restoreVolumes(ctx context.Context) bool {
 
 	var failures []string
 	for _, v := range p.a.Volumes {
-		vr, err := p.restoreVolume(ctx, pod, v)
+		vr, err := api.VolumeRestoreResult{Name: v.Name, SnapshotID: v.SnapshotID}, ctx.Err()
+		if err == nil {
+			vr, err = p.restoreVolume(ctx, pod, v)
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			err = errors.New("not restored: the restore's deadline passed")
+		}
 		if err != nil {
 			vr.Error = err.Error()
 			failures = append(failures, fmt.Sprintf("volume %s: %v", v.Name, err))
 		}
 		p.res.Volumes = append(p.res.Volumes, vr)
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return false // the agent is stopping: no signal, the next agent restores again
 	}
 	sig := api.RestoreSignal{OK: len(failures) == 0}
 	if !sig.OK {
@@ -140,6 +162,18 @@ func (p *restorePod) restoreVolume(ctx context.Context, pod *corev1.Pod, v api.R
 	}
 	log.Info("volume restored", zap.String("dir", dir), zap.Int64("files", rr.Files), zap.Int64("bytes", rr.Bytes), zap.Duration("duration", vr.Duration.Duration))
 	return vr, nil
+}
+
+// getPod gets the assigned pod outside ctx's deadline, for a last signal;
+// nil if it is gone, replaced or unreachable.
+func (p *restorePod) getPod(ctx context.Context) *corev1.Pod {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var pod corev1.Pod
+	if err := p.r.Client.Get(ctx, types.NamespacedName{Namespace: p.a.Namespace, Name: p.a.Name}, &pod); err != nil || string(pod.UID) != p.a.UID {
+		return nil
+	}
+	return &pod
 }
 
 // claimOf names the claim behind pod's volume, if any.
@@ -182,17 +216,26 @@ func (p *restorePod) signal(ctx context.Context, pod *corev1.Pod, sig api.Restor
 // container runs (or is ready), with onError; it returns why the first
 // failed hook failed, or "".
 func (p *restorePod) runHooks(ctx context.Context) string {
+	// Hooks with a result from an earlier agent process are not run again.
+	done := p.res.Hooks
+	p.res.Hooks = nil
 	stopped, failed := "", ""
-	for _, h := range p.a.Hooks {
+	for i, h := range p.a.Hooks {
 		if stopped == "" && ctx.Err() != nil {
 			stopped = "not run: the restore's deadline passed"
 		}
-		if stopped != "" {
+		var hr api.HookResult
+		switch {
+		case i < len(done) && done[i].Name == h.Name:
+			hr = done[i]
+		case stopped != "":
 			p.res.Hooks = append(p.res.Hooks, skippedHook(h, stopped))
 			continue
+		default:
+			hr = p.runHook(ctx, h)
 		}
-		hr := p.runHook(ctx, h)
 		p.res.Hooks = append(p.res.Hooks, hr)
+		p.r.status.report(p.nodeRestore, p.res)
 		if hr.Failed() {
 			if failed == "" {
 				failed = fmt.Sprintf("post-restore hook %s in container %s: %s", h.Name, h.Container, firstNonEmpty(hr.Error, hr.Outcome()))
