@@ -57,17 +57,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.status = newStatusWriter(a.Client, a.Namespace, a.Log)
 	// The status writer outlives ctx: pods still thawing after a shutdown
 	// request report their results before Run returns.
-	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
-	go a.status.run(wctx)
+	stopWriter := a.status.start(ctx)
 	if a.Restore != nil {
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); a.Restore.Run(ctx) }()
 	}
 	defer func() {
 		a.wg.Wait()
-		fctx, cancel := context.WithTimeout(wctx, 10*time.Second)
-		a.status.flush(fctx)
-		cancel()
 		stopWriter()
 	}()
 

@@ -63,13 +63,9 @@ func (r *Restorer) Run(ctx context.Context) {
 	}
 	r.started = map[string]bool{}
 	r.status = newResultWriter("nodeRestore", r.Log, func(p api.RestorePodResult) string { return p.UID }, r.writeStatus)
-	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
-	go r.status.run(wctx)
+	stopWriter := r.status.start(ctx)
 	defer func() {
 		r.wg.Wait()
-		fctx, cancel := context.WithTimeout(wctx, 10*time.Second)
-		r.status.flush(fctx)
-		cancel()
 		stopWriter()
 	}()
 	listWatch(ctx, r.Client, r.Log, &api.NodeRestoreList{}, func(o runtime.Object) {

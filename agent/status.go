@@ -80,6 +80,22 @@ func (w *statusWriter[R]) report(name string, p R) {
 	}
 }
 
+// start writes in the background until the returned stop is called. stop
+// waits for a write in flight, then writes what is left (within 10s), so
+// results reported before it are not lost to a shutdown.
+func (w *statusWriter[R]) start(ctx context.Context) (stop func()) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(wctx) }()
+	return func() {
+		cancel()
+		<-done
+		fctx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancelFlush()
+		w.flush(fctx)
+	}
+}
+
 // run writes pending results until ctx ends, backing off while the API
 // server fails.
 func (w *statusWriter[R]) run(ctx context.Context) {
