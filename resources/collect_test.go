@@ -115,6 +115,7 @@ func testObjects() []runtime.Object {
 		obj("apps/v1", "Deployment", "shop", "api", map[string]any{"labels": labelsOf("app", "api")}),
 		obj("apps/v1", "Deployment", "other", "elsewhere", map[string]any{"labels": labelsOf("app", "web")}),
 		obj("v1", "Pod", "shop", "web-0", map[string]any{"labels": labelsOf("app", "web")}),
+		obj("v1", "Pod", "shop", "migrate-x1", map[string]any{"status": map[string]any{"phase": "Succeeded"}}), // finished: never runs again
 		obj("v1", "ConfigMap", "shop", "cfg", nil),
 		obj("v1", "ConfigMap", "other", "x", nil),
 		obj("v1", "Secret", "shop", "creds", map[string]any{"type": "Opaque"}),

@@ -34,9 +34,15 @@ func skipped(gr schema.GroupResource) bool {
 // service-account token Secrets are minted by the cluster for the new
 // ServiceAccount, and a restored copy would hold a token of the old one.
 func skipObject(gr schema.GroupResource, o *unstructured.Unstructured) bool {
-	if gr == (schema.GroupResource{Resource: "secrets"}) {
+	switch gr {
+	case schema.GroupResource{Resource: "secrets"}:
 		t, _, _ := unstructured.NestedString(o.Object, "type")
 		return t == "kubernetes.io/service-account-token"
+	case schema.GroupResource{Resource: "pods"}:
+		// A finished pod never runs again: restoring it would only add
+		// a dead object (or, for a Job's pod, a second run).
+		ph, _, _ := unstructured.NestedString(o.Object, "status", "phase")
+		return ph == "Succeeded" || ph == "Failed"
 	}
 	return false
 }

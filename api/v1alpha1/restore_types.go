@@ -65,6 +65,7 @@ const (
 	ItemUpdated RestoreItemOutcome = "Updated"
 	ItemExisted RestoreItemOutcome = "Existed" // left alone (existingResourcePolicy none)
 	ItemFailed  RestoreItemOutcome = "Failed"
+	ItemSkipped RestoreItemOutcome = "Skipped" // left out on purpose (e.g. a Job's pod), with why
 )
 
 // RestoredItem is one object the restore created, updated, left alone or

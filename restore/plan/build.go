@@ -12,10 +12,6 @@ import (
 	"github.com/quiesce-dev/quiesce/resources"
 )
 
-// Skipped is the outcome of the Plan.Skipped entries: objects of the backup
-// the restore leaves out on purpose.
-const Skipped api.RestoreItemOutcome = "Skipped"
-
 // Build plans the restore of doc under spec. It never changes doc or spec.
 //
 // Selection follows Velero: namespace filters match the source namespace,
@@ -107,7 +103,7 @@ func (b *builder) skip(it resources.Item, why string) {
 		ns = b.m.target(ns)
 	}
 	b.skipped = append(b.skipped, api.RestoredItem{Resource: it.GroupResource(), Namespace: ns,
-		Name: it.Object.GetName(), Outcome: Skipped, Message: why})
+		Name: it.Object.GetName(), Outcome: api.ItemSkipped, Message: why})
 }
 
 func (b *builder) build() error {

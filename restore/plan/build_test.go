@@ -194,8 +194,8 @@ func TestBuildOrderAndSelection(t *testing.T) {
 			t.Errorf("skipped %s (%s): not expected", k, p.Skipped[i].Message)
 			continue
 		}
-		if !strings.Contains(p.Skipped[i].Message, why) || p.Skipped[i].Outcome != Skipped {
-			t.Errorf("skipped %s: %s %q, want %s and a message with %q", k, p.Skipped[i].Outcome, p.Skipped[i].Message, Skipped, why)
+		if !strings.Contains(p.Skipped[i].Message, why) || p.Skipped[i].Outcome != api.ItemSkipped {
+			t.Errorf("skipped %s: %s %q, want %s and a message with %q", k, p.Skipped[i].Outcome, p.Skipped[i].Message, api.ItemSkipped, why)
 		}
 	}
 	for _, s := range p.Steps {
