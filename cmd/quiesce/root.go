@@ -23,5 +23,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newFsCommand())
 	root.AddCommand(newRepoCommand())
 	root.AddCommand(newRestoreWaitCommand())
+	root.AddCommand(newRestoreCommand())
 	return root
 }
