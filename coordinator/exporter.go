@@ -21,6 +21,8 @@ type Exporter struct {
 	Log       *zap.Logger
 
 	byPhase, lastSuccess, lastDuration, scrapeErrors *prometheus.Desc
+	// Restores, read the same way.
+	restoresByPhase, lastRestore, restoreHooksFailed, restoreScrapeErrors *prometheus.Desc
 }
 
 // NewExporter returns an Exporter for the Backups of namespace.
@@ -32,7 +34,13 @@ func NewExporter(c client.Client, namespace string, log *zap.Logger) *Exporter {
 			"Completion time of the newest Completed backup, by schedule (\"\" for backups made by hand).", []string{"schedule"}, nil),
 		lastDuration: prometheus.NewDesc("quiesce_last_backup_duration_seconds",
 			"Duration of the newest finished backup, by schedule.", []string{"schedule"}, nil),
-		scrapeErrors: prometheus.NewDesc("quiesce_exporter_list_errors", "1 when listing the Backups failed on this scrape.", nil, nil),
+		scrapeErrors:    prometheus.NewDesc("quiesce_exporter_list_errors", "1 when listing the Backups failed on this scrape.", nil, nil),
+		restoresByPhase: prometheus.NewDesc("quiesce_restores", "Restores in the namespace, by phase.", []string{"phase"}, nil),
+		lastRestore: prometheus.NewDesc("quiesce_restore_last_completion_timestamp_seconds",
+			"Completion time of the newest finished restore, by its final phase.", []string{"phase"}, nil),
+		restoreHooksFailed: prometheus.NewDesc("quiesce_restore_hooks_failed",
+			"Post-restore hooks that failed, summed over the Restores in the namespace.", nil, nil),
+		restoreScrapeErrors: prometheus.NewDesc("quiesce_exporter_restore_list_errors", "1 when listing the Restores failed on this scrape.", nil, nil),
 	}
 }
 
@@ -42,12 +50,17 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.lastSuccess
 	ch <- e.lastDuration
 	ch <- e.scrapeErrors
+	ch <- e.restoresByPhase
+	ch <- e.lastRestore
+	ch <- e.restoreHooksFailed
+	ch <- e.restoreScrapeErrors
 }
 
 // Collect implements prometheus.Collector.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	e.collectRestores(ctx, ch)
 	var list api.BackupList
 	if err := e.Client.List(ctx, &list, client.InNamespace(e.Namespace)); err != nil {
 		e.Log.Warn("list backups for metrics", zap.Error(err))
@@ -87,4 +100,39 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(e.lastDuration, prometheus.GaugeValue, d, sched)
 		}
 	}
+}
+
+// collectRestores exposes the Restores: by phase, when the newest finished
+// one ended (with its phase, so an alert can tell a failed last restore),
+// and how many of their post-restore hooks failed.
+func (e *Exporter) collectRestores(ctx context.Context, ch chan<- prometheus.Metric) {
+	var list api.RestoreList
+	if err := e.Client.List(ctx, &list, client.InNamespace(e.Namespace)); err != nil {
+		e.Log.Warn("list restores for metrics", zap.Error(err))
+		ch <- prometheus.MustNewConstMetric(e.restoreScrapeErrors, prometheus.GaugeValue, 1)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(e.restoreScrapeErrors, prometheus.GaugeValue, 0)
+	phases := map[string]float64{}
+	var newest *api.Restore
+	hooksFailed := 0
+	for i := range list.Items {
+		r := &list.Items[i]
+		phase := string(r.Status.Phase)
+		if phase == "" {
+			phase = string(api.RestorePhaseNew)
+		}
+		phases[phase]++
+		hooksFailed += r.Status.HooksFailed
+		if end := r.Status.CompletionTimestamp; end != nil && (newest == nil || end.After(newest.Status.CompletionTimestamp.Time)) {
+			newest = r
+		}
+	}
+	for phase, n := range phases {
+		ch <- prometheus.MustNewConstMetric(e.restoresByPhase, prometheus.GaugeValue, n, phase)
+	}
+	if newest != nil {
+		ch <- prometheus.MustNewConstMetric(e.lastRestore, prometheus.GaugeValue, float64(newest.Status.CompletionTimestamp.Unix()), string(newest.Status.Phase))
+	}
+	ch <- prometheus.MustNewConstMetric(e.restoreHooksFailed, prometheus.GaugeValue, float64(hooksFailed))
 }
