@@ -85,7 +85,7 @@ func (a *applier) step(ctx context.Context, s plan.Step) api.RestoredItem {
 	created, err := ri.Create(ctx, obj, metav1.CreateOptions{})
 	switch {
 	case err == nil:
-		it.Outcome = api.ItemCreated
+		it.Outcome, it.Name = api.ItemCreated, created.GetName() // generateName
 		if isPod(s.Item) {
 			a.uids[objName(it.Namespace, it.Name)] = created.GetUID()
 		}

@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
@@ -88,10 +90,18 @@ func (r *Runner) Run(ctx context.Context, key types.NamespacedName) (*api.Restor
 
 // run is Run from a started Restore; ctx has the Restore's deadline.
 func (r *Runner) run(ctx context.Context, rs *api.Restore, timeout time.Duration, log *zap.Logger) error {
+	if errs := validation.IsValidLabelValue(rs.Name); len(errs) > 0 {
+		// Every restored object carries the name as a label value.
+		return r.finishFailedCtx(ctx, rs, fmt.Sprintf("restore name %q is not a valid label value (%s): create the Restore again with a shorter name",
+			rs.Name, strings.Join(errs, "; ")), log)
+	}
 	doc, err := r.Resources.Load(ctx, rs.Spec.BackupName)
 	if err != nil {
 		reason := fmt.Sprintf("backup %q: read its stored objects: %v (check that the Backup exists and completed, and that the runner's repository flags name the repository it was stored in)",
 			rs.Spec.BackupName, err)
+		if ctx.Err() != nil {
+			reason = fmt.Sprintf("timed out after %s before the objects of backup %q were read from the repository: %v", timeout, rs.Spec.BackupName, err)
+		}
 		return r.finishFailedCtx(ctx, rs, reason, log)
 	}
 	p, err := plan.Build(doc, &rs.Spec, plan.Options{

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -615,5 +616,68 @@ func TestNodeRestoreName(t *testing.T) {
 	a, b := nodeRestoreName(long, "ip-10-0-1-17.eu-west-1.compute.internal"), nodeRestoreName(long, "ip-10-0-1-18.eu-west-1.compute.internal")
 	if len(a) > 63 || len(b) > 63 || a == b || a != nodeRestoreName(long, "ip-10-0-1-17.eu-west-1.compute.internal") {
 		t.Errorf("long names %q %q", a, b)
+	}
+}
+
+// TestFailedItemsAndExistingPod: an object the API refuses fails alone
+// (the rest is restored: PartiallyFailed, with the reason); a pod that
+// already existed gets no volume restore and no NodeRestore, with a warning.
+func TestFailedItemsAndExistingPod(t *testing.T) {
+	existing := obj(t, `{apiVersion: v1, kind: Pod, metadata: {name: db-0, namespace: shop, uid: live-db}, spec: {nodeName: node-a}}`)
+	e := newEnv(t, api.RestoreSpec{}, shopDoc(t, shopObjects), existing)
+	e.dyn.PrependReactor("create", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "settings", errors.New("quota exceeded"))
+	})
+	// web-0 is scheduled and its agent finishes it.
+	e.dyn.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		_ = unstructured.SetNestedField(a.(k8stesting.CreateAction).GetObject().(*unstructured.Unstructured).Object, "node-b", "spec", "nodeName")
+		return false, nil, nil
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	go func() {
+		w, err := e.c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer w.Stop()
+		nr := (<-w.ResultChan()).Object.(*api.NodeRestore)
+		a := nr.Spec.Pods[0]
+		nr.Status.Pods = []api.RestorePodResult{{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Phase: api.RestorePodCompleted}}
+		if err := e.c.Status().Update(ctx, nr); err != nil {
+			t.Error(err)
+		}
+	}()
+	rs := e.run(ctx)
+	st := rs.Status
+	if st.Phase != api.RestorePhasePartiallyFailed || len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "configmaps shop/settings: create:") ||
+		!strings.Contains(st.Errors[0], "quota exceeded") {
+		t.Fatalf("phase %s errors %q", st.Phase, st.Errors)
+	}
+	if it := item(rs, "pods", "shop", "db-0"); it == nil || it.Outcome != api.ItemExisted {
+		t.Errorf("items %+v: want pod db-0 Existed", st.Items)
+	}
+	if !slices.ContainsFunc(st.Warnings, func(w string) bool {
+		return strings.Contains(w, "pod shop/db-0 was not created by this restore (its outcome was Existed): its volume data is not restored")
+	}) {
+		t.Errorf("warnings %q", st.Warnings)
+	}
+	if len(st.Pods) != 1 || st.Pods[0].Name != "web-0" || !slices.Equal(st.NodeRestores, []string{"r1-node-b"}) {
+		t.Errorf("pods %+v noderestores %v: want web-0 only", st.Pods, st.NodeRestores)
+	}
+	wantEvents(t, e.events, "Warning RestoreItemFailed configmaps shop/settings: create:", "Warning RestorePartiallyFailed")
+}
+
+// TestNothingRestoredFails: when the API refuses every object, the Restore
+// is Failed, not PartiallyFailed.
+func TestNothingRestoredFails(t *testing.T) {
+	e := newEnv(t, api.RestoreSpec{}, shopDoc(t, shopObjects))
+	e.dyn.PrependReactor("create", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewServiceUnavailable("etcd is down")
+	})
+	rs := e.run(t.Context())
+	if rs.Status.Phase != api.RestorePhaseFailed || !strings.Contains(rs.Status.FailureReason, "none of the backup's 6 objects could be restored") {
+		t.Errorf("phase %s reason %q", rs.Status.Phase, rs.Status.FailureReason)
 	}
 }
