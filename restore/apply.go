@@ -110,6 +110,20 @@ func (a *applier) existing(ctx context.Context, s plan.Step, obj *unstructured.U
 		it.Outcome, it.Message = api.ItemFailed, "exists, but reading it failed: "+err.Error()
 		return
 	}
+	if isCore(s.Item, "namespaces") && isTerminating(cur) {
+		// Deleted just before the restore: wait until it is gone, then
+		// create it, or everything restored into it would be refused.
+		if err := a.waitGone(ctx, ri, obj.GetName()); err != nil {
+			it.Outcome, it.Message = api.ItemFailed, fmt.Sprintf("namespace is being deleted; waited for it to go: %v", err)
+			return
+		}
+		if created, err := ri.Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+			it.Outcome, it.Message = api.ItemFailed, "create after the old namespace was deleted: "+err.Error()
+		} else {
+			it.Outcome, it.Name = api.ItemCreated, created.GetName()
+		}
+		return
+	}
 	if cur.GetLabels()[api.LabelRestore] == a.rs.Name {
 		// Created by an earlier run of this Restore (a restarted runner).
 		it.Outcome = api.ItemCreated
@@ -210,6 +224,34 @@ func (a *applier) waitEstablished(ctx context.Context, name string) error {
 		a.log.Info("custom resource definition established", zap.String("name", name), zap.Duration("duration", a.r.now().Sub(start)))
 	}
 	return err
+}
+
+// waitGone waits until the object name is deleted.
+func (a *applier) waitGone(ctx context.Context, ri dynamic.ResourceInterface, name string) error {
+	a.log.Info("waiting for a terminating object to go before restoring it", zap.String("name", name))
+	return waitFor(ctx, func(ctx context.Context) ([]watch.Interface, error) {
+		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+		if err != nil {
+			return nil, err
+		}
+		return []watch.Interface{w}, nil
+	}, func(ctx context.Context) (bool, seen, error) {
+		cur, err := ri.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil, nil
+		}
+		if err != nil {
+			return false, nil, err
+		}
+		s := seen{}
+		s.add(cur)
+		return false, s, nil
+	})
+}
+
+func isTerminating(u *unstructured.Unstructured) bool {
+	phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+	return u.GetDeletionTimestamp() != nil || phase == string(corev1.NamespaceTerminating)
 }
 
 func established(crd *unstructured.Unstructured) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -679,5 +680,44 @@ func TestNothingRestoredFails(t *testing.T) {
 	rs := e.run(t.Context())
 	if rs.Status.Phase != api.RestorePhaseFailed || !strings.Contains(rs.Status.FailureReason, "none of the backup's 6 objects could be restored") {
 		t.Errorf("phase %s reason %q", rs.Status.Phase, rs.Status.FailureReason)
+	}
+}
+
+// TestTerminatingNamespace: the namespace was deleted just before the
+// restore and is still terminating: the restore waits until it is gone and
+// creates it again, instead of having everything in it refused.
+func TestTerminatingNamespace(t *testing.T) {
+	const objects = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: shop}
+data: {mode: prod}`
+	nsGVR := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	old := obj(t, `{apiVersion: v1, kind: Namespace, metadata: {name: shop, uid: old-ns}, status: {phase: Terminating}}`)
+	e := newEnv(t, api.RestoreSpec{}, shopDoc(t, objects), old)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	// The namespace controller finishes once the restore has seen it.
+	var once sync.Once
+	e.dyn.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		once.Do(func() {
+			go func() {
+				if err := e.dyn.Resource(nsGVR).Delete(ctx, "shop", metav1.DeleteOptions{}); err != nil {
+					t.Error(err)
+				}
+			}()
+		})
+		return false, nil, nil
+	})
+	rs := e.run(ctx)
+	if rs.Status.Phase != api.RestorePhaseCompleted || len(rs.Status.Items) != 0 {
+		t.Fatalf("phase %s items %+v errors %q", rs.Status.Phase, rs.Status.Items, rs.Status.Errors)
+	}
+	if ns := e.get(nsGVR, "", "shop"); ns.GetUID() == "old-ns" || ns.GetLabels()[api.LabelRestore] != "r1" {
+		t.Errorf("namespace %+v: want the restored one", ns.Object)
 	}
 }
