@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
@@ -94,6 +95,9 @@ func createPods(t *testing.T, c *cluster.Cluster, ns string, pods ...*corev1.Pod
 func apiClient(t *testing.T, c *cluster.Cluster) client.Client {
 	s := runtime.NewScheme()
 	if err := api.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := clientgoscheme.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := client.New(c.Config, client.Options{Scheme: s})
