@@ -238,7 +238,7 @@ func (p *restorePod) runHooks(ctx context.Context) string {
 		p.r.status.report(p.nodeRestore, p.res)
 		if hr.Failed() {
 			if failed == "" {
-				failed = fmt.Sprintf("post-restore hook %s in container %s: %s", h.Name, h.Container, firstNonEmpty(hr.Error, hr.Outcome()))
+				failed = p.hookFailure(h, hr)
 			}
 			if h.OnError != api.HookErrorModeContinue {
 				stopped = fmt.Sprintf("not run: hook %q failed and its onError is Fail", h.Name)
@@ -281,6 +281,15 @@ func (p *restorePod) runHook(ctx context.Context, h api.RestoreExecHookSpec) api
 	r := toAPIResults(rs)[0]
 	r.Phase = restorePhase
 	return r
+}
+
+// hookFailure is the pod's reason for a failed hook. hookrun's errors name
+// the pod, the hook and the container already; wait errors do not.
+func (p *restorePod) hookFailure(h api.RestoreExecHookSpec, hr api.HookResult) string {
+	if strings.HasPrefix(hr.Error, "pod "+p.a.Namespace+"/"+p.a.Name+":") {
+		return strings.TrimPrefix(hr.Error, "pod "+p.a.Namespace+"/"+p.a.Name+": ")
+	}
+	return fmt.Sprintf("post-restore hook %s in container %s: %s", h.Name, h.Container, firstNonEmpty(hr.Error, hr.Outcome()))
 }
 
 func skippedHook(h api.RestoreExecHookSpec, reason string) api.HookResult {
