@@ -60,5 +60,12 @@ done
 step "quiesce backup logs $name (from the repository)"
 QUIESCE_REPO_PASSWORD=$PASSWORD bin/quiesce backup logs "$name" --repo "$REPO_PATH" --cache-dir "$CACHE/demo-kopia" | head -60
 
+step "Restoring namespace demo into demo-restored from $name, while demo runs"
+# A rerun starts from an empty target: existing objects would be left alone.
+"$KUBECTL" delete namespace demo-restored --ignore-not-found --wait --timeout=3m >/dev/null
+bin/quiesce restore create "$name-copy" -n quiesce --from-backup "$name" --namespace-mappings demo:demo-restored --wait || true
+bin/quiesce restore describe "$name-copy" -n quiesce
+"$KUBECTL" -n demo-restored get pods -o wide
+
 step "Done"
 echo "Cluster: KUBECONFIG=$KUBECONFIG_OUT   Backups: bin/quiesce backup get -n quiesce   Remove: make cluster-down"
