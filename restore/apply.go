@@ -43,6 +43,9 @@ func (a *applier) apply(ctx context.Context, steps []plan.Step) error {
 	a.rep.total = len(steps)
 	for i, s := range steps {
 		if ctx.Err() != nil {
+			if !timedOut(ctx) {
+				return ctx.Err()
+			}
 			a.rep.errors = append(a.rep.errors, fmt.Sprintf("restore timed out after %s: %d of %d objects not applied",
 				restoreTimeout(a.rs), len(steps)-i, len(steps)))
 			break
@@ -206,7 +209,7 @@ func (a *applier) waitEstablished(ctx context.Context, name string) error {
 	crds := a.r.Dynamic.Resource(crdGVR)
 	start := a.r.now()
 	err := waitFor(ctx, func(ctx context.Context) ([]watch.Interface, error) {
-		w, err := crds.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+		w, err := crds.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: watchFromCache})
 		if err != nil {
 			return nil, err
 		}
@@ -230,7 +233,7 @@ func (a *applier) waitEstablished(ctx context.Context, name string) error {
 func (a *applier) waitGone(ctx context.Context, ri dynamic.ResourceInterface, name string) error {
 	a.log.Info("waiting for a terminating object to go before restoring it", zap.String("name", name))
 	return waitFor(ctx, func(ctx context.Context) ([]watch.Interface, error) {
-		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: watchFromCache})
 		if err != nil {
 			return nil, err
 		}

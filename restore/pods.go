@@ -85,7 +85,7 @@ func (r *Runner) restorePods(ctx context.Context, rs *api.Restore, works []plan.
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	if err != nil {
-		if ctx.Err() == nil {
+		if !timedOut(ctx) {
 			return err
 		}
 		// The deadline: whatever is not final now fails with why.
@@ -99,11 +99,12 @@ func (r *Runner) restorePods(ctx context.Context, rs *api.Restore, works []plan.
 func (f *follower) selector() string { return api.LabelRestore + "=" + f.rs.Name }
 
 func (f *follower) open(ctx context.Context) ([]watch.Interface, error) {
-	pw, err := f.r.Dynamic.Resource(podsGVR).Watch(ctx, metav1.ListOptions{LabelSelector: f.selector()})
+	pw, err := f.r.Dynamic.Resource(podsGVR).Watch(ctx, metav1.ListOptions{LabelSelector: f.selector(), ResourceVersion: watchFromCache})
 	if err != nil {
 		return nil, fmt.Errorf("watch restored pods (%s): %w", f.selector(), err)
 	}
-	nw, err := f.r.Client.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace(f.rs.Namespace), client.MatchingLabels{api.LabelRestore: f.rs.Name})
+	nw, err := f.r.Client.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace(f.rs.Namespace), client.MatchingLabels{api.LabelRestore: f.rs.Name},
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: watchFromCache}})
 	if err != nil {
 		pw.Stop()
 		return nil, fmt.Errorf("watch noderestores of restore %s/%s: %w", f.rs.Namespace, f.rs.Name, err)

@@ -69,7 +69,7 @@ func (r *Runner) Run(ctx context.Context, key types.NamespacedName) (*api.Restor
 		return nil, err
 	}
 	timeout := restoreTimeout(&rs)
-	dctx, cancel := context.WithDeadline(ctx, rs.Status.StartTimestamp.Add(timeout))
+	dctx, cancel := context.WithDeadlineCause(ctx, rs.Status.StartTimestamp.Add(timeout), errTimedOut)
 	defer cancel()
 	err := r.run(dctx, &rs, timeout, log)
 	if err == nil {
@@ -99,7 +99,7 @@ func (r *Runner) run(ctx context.Context, rs *api.Restore, timeout time.Duration
 	if err != nil {
 		reason := fmt.Sprintf("backup %q: read its stored objects: %v (check that the Backup exists and completed, and that the runner's repository flags name the repository it was stored in)",
 			rs.Spec.BackupName, err)
-		if ctx.Err() != nil {
+		if timedOut(ctx) {
 			reason = fmt.Sprintf("timed out after %s before the objects of backup %q were read from the repository: %v", timeout, rs.Spec.BackupName, err)
 		}
 		return r.finishFailedCtx(ctx, rs, reason, log)
@@ -216,6 +216,12 @@ func (r *Runner) event(rs *api.Restore, typ, reason, format string, args ...any)
 func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
+
+// errTimedOut is the cause of the context of a Restore past its timeout,
+// which tells the deadline from a caller that stops the runner.
+var errTimedOut = errors.New("the restore's timeout passed")
+
+func timedOut(ctx context.Context) bool { return errors.Is(context.Cause(ctx), errTimedOut) }
 
 func isFinal(p api.RestorePhase) bool {
 	return p == api.RestorePhaseCompleted || p == api.RestorePhasePartiallyFailed || p == api.RestorePhaseFailed

@@ -2,11 +2,23 @@ package restore
 
 import (
 	"context"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 )
+
+// watchFromCache is the resource version the runner's watches start at:
+// "0" is served from the API server's watch cache at once, where a watch
+// without one waits for the cache to be as fresh as etcd (and times out
+// with an error when etcd reports no progress). The read after opening the
+// watches is what must be fresh, and it is.
+const watchFromCache = "0"
+
+// errorBackoff spaces the rounds after a watch reports an error (the API
+// server overloaded or restarting), so that errors cannot make a hot loop.
+const errorBackoff = time.Second
 
 // seen holds the resource version of each object a read saw, by seenKey.
 type seen map[string]string
@@ -20,9 +32,9 @@ func (s seen) add(o metav1.Object) { s[seenKey(o)] = o.GetResourceVersion() }
 // waitFor calls read until it reports done, reading again after every
 // change the watches report. Each round opens the watches before read, so
 // a change made between the read and the wait still wakes it. A watch
-// opened without a resource version starts with an ADDED event of every
-// object that exists; those of objects read at the same version are not
-// changes and do not wake it. It returns ctx's error when ctx ends first.
+// starts with an ADDED event of every object that exists; those of objects
+// read at the same version are not changes and do not wake it. It returns
+// ctx's error when ctx ends first.
 func waitFor(ctx context.Context, open func(context.Context) ([]watch.Interface, error), read func(context.Context) (bool, seen, error)) error {
 	for {
 		ws, err := open(ctx)
@@ -34,18 +46,33 @@ func waitFor(ctx context.Context, open func(context.Context) ([]watch.Interface,
 			stopAll(ws)
 			return err
 		}
-		woke := waitChange(ctx, ws, s)
+		ev := waitChange(ctx, ws, s)
 		stopAll(ws)
-		if !woke {
+		switch ev {
+		case wokeByError:
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(errorBackoff):
+			}
+		case notWoken:
 			return ctx.Err()
 		}
 	}
 }
 
-// waitChange blocks until one of the watches reports a change or closes
-// (timeout, compaction: read again), or ctx ends (false).
-func waitChange(ctx context.Context, ws []watch.Interface, s seen) bool {
-	wake := make(chan struct{}, 1)
+type wake int
+
+const (
+	notWoken wake = iota
+	wokeByChange
+	wokeByError
+)
+
+// waitChange blocks until one of the watches reports a change, an error or
+// closes (timeout, compaction: read again), or ctx ends.
+func waitChange(ctx context.Context, ws []watch.Interface, s seen) wake {
+	woke := make(chan wake, 1)
 	stop := make(chan struct{})
 	defer close(stop)
 	for _, w := range ws {
@@ -58,8 +85,12 @@ func waitChange(ctx context.Context, ws []watch.Interface, s seen) bool {
 					if ok && !news(ev, s) {
 						continue
 					}
+					why := wokeByChange
+					if ok && ev.Type == watch.Error {
+						why = wokeByError
+					}
 					select {
-					case wake <- struct{}{}:
+					case woke <- why:
 					default:
 					}
 					return
@@ -69,9 +100,9 @@ func waitChange(ctx context.Context, ws []watch.Interface, s seen) bool {
 	}
 	select {
 	case <-ctx.Done():
-		return false
-	case <-wake:
-		return true
+		return notWoken
+	case why := <-woke:
+		return why
 	}
 }
 

@@ -261,6 +261,9 @@ func runRestore(ctx context.Context, kf *kubeFlags, rf *repoFlags, c client.With
 	if err != nil {
 		return nil, err
 	}
+	// client-go's default of 5 requests/s would take minutes over a
+	// namespace of a few hundred objects.
+	cfg.QPS, cfg.Burst = 50, 100
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)

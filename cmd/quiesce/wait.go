@@ -20,8 +20,11 @@ import (
 func waitFinal(ctx context.Context, c client.WithWatch, obj client.Object, list client.ObjectList, job string, out io.Writer,
 	line func() string, final func() bool) error {
 	key := client.ObjectKeyFromObject(obj)
+	// Resource version "0": served from the API server's cache at once
+	// (without one, the server waits for its cache to match etcd, and can
+	// time out); the Get after it is the fresh read.
 	byName := func(name string) *client.ListOptions {
-		return &client.ListOptions{Raw: &metav1.ListOptions{FieldSelector: "metadata.name=" + name}}
+		return &client.ListOptions{Raw: &metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: "0"}}
 	}
 	last := ""
 	for {
