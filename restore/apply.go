@@ -170,6 +170,14 @@ func (a *applier) existingPV(ctx context.Context, ri dynamic.ResourceInterface, 
 		}
 		unstructured.RemoveNestedField(cur.Object, "spec", "claimRef", "uid")
 		unstructured.RemoveNestedField(cur.Object, "spec", "claimRef", "resourceVersion")
+		// Labelled like the objects this restore creates: a resumed run
+		// takes it as its own.
+		l := cur.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		l[api.LabelRestore] = a.rs.Name
+		cur.SetLabels(l)
 		if _, err := ri.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
 			it.Outcome, it.Message = api.ItemFailed, fmt.Sprintf("volume is Released: clear its claimRef uid so claim %s can bind: %v", want, err)
 			return true

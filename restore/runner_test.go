@@ -483,6 +483,9 @@ status: {phase: Released}`)
 	if ref["uid"] != "" || ref["resourceVersion"] != "" || ref["name"] != "data-db-0" || ref["namespace"] != "shop" {
 		t.Errorf("claimRef %v: want the uid and resourceVersion cleared, the claim kept", ref)
 	}
+	if l := e.get(pvGVR, "", "pv-db").GetLabels(); l[api.LabelRestore] != "r1" {
+		t.Errorf("rebound volume labels %v: want the restore's label", l)
+	}
 	if vol, _, _ := unstructured.NestedString(e.get(pvcGVR, "shop", "data-db-0").Object, "spec", "volumeName"); vol != "pv-db" {
 		t.Errorf("claim volumeName %q, want pv-db", vol)
 	}
