@@ -157,6 +157,9 @@ func (f *follower) round(ctx context.Context, expired bool) (bool, error) {
 		case nodeName(pod) != "" && !expired:
 			toAssign[nodeName(pod)] = append(toAssign[nodeName(pod)], p)
 			res.Node, res.Reason = nodeName(pod), "assigning to the agent on node "+nodeName(pod)
+		case expired && nodeName(pod) != "":
+			res.Phase, res.Node = api.RestorePodFailed, nodeName(pod)
+			res.Reason = fmt.Sprintf("scheduled to node %s, but the restore timed out after %s before its agent was assigned the pod", res.Node, f.timeout)
 		case expired:
 			res.Phase, res.Reason = api.RestorePodFailed, fmt.Sprintf("not scheduled within the restore timeout %s%s", f.timeout, schedulingMessage(pod))
 		default:
