@@ -18,12 +18,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	dynfake "k8s.io/client-go/dynamic/fake"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/yaml"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
@@ -722,5 +724,52 @@ data: {mode: prod}`
 	}
 	if ns := e.get(nsGVR, "", "shop"); ns.GetUID() == "old-ns" || ns.GetLabels()[api.LabelRestore] != "r1" {
 		t.Errorf("namespace %+v: want the restored one", ns.Object)
+	}
+}
+
+// TestUnexpectedErrorFails: an error the runner cannot work around (the
+// NodeRestore is refused) still ends the Restore, Failed with the reason.
+func TestUnexpectedErrorFails(t *testing.T) {
+	e := newEnv(t, api.RestoreSpec{}, shopDoc(t, shopObjects))
+	e.c = interceptor.NewClient(e.c.(client.WithWatch), interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*api.NodeRestore); ok {
+				return apierrors.NewForbidden(schema.GroupResource{Group: "quiesce.dev", Resource: "noderestores"}, obj.GetName(), errors.New("RBAC"))
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	e.runner.Client = e.c
+	e.dyn.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		_ = unstructured.SetNestedField(a.(k8stesting.CreateAction).GetObject().(*unstructured.Unstructured).Object, "node-a", "spec", "nodeName")
+		return false, nil, nil
+	})
+	rs := e.run(t.Context())
+	if rs.Status.Phase != api.RestorePhaseFailed || !strings.Contains(rs.Status.FailureReason, "create noderestore r1-node-a") ||
+		!strings.Contains(rs.Status.FailureReason, "RBAC") || rs.Status.CompletionTimestamp == nil {
+		t.Errorf("phase %s reason %q", rs.Status.Phase, rs.Status.FailureReason)
+	}
+}
+
+// TestCallerStopLeavesRestoreToResume: a runner stopped by its caller (not
+// by the restore's timeout) returns an error and leaves the Restore
+// InProgress for the next run.
+func TestCallerStopLeavesRestoreToResume(t *testing.T) {
+	e := newEnv(t, api.RestoreSpec{}, shopDoc(t, shopObjects))
+	ctx, cancel := context.WithCancel(t.Context())
+	// Stop the runner once it waits for the pods to be scheduled.
+	e.dyn.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
+		cancel()
+		return false, nil, nil
+	})
+	if _, err := e.runner.Run(ctx, e.key); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want canceled", err)
+	}
+	var rs api.Restore
+	if err := e.c.Get(t.Context(), e.key, &rs); err != nil {
+		t.Fatal(err)
+	}
+	if rs.Status.Phase != api.RestorePhaseInProgress || rs.Status.CompletionTimestamp != nil {
+		t.Errorf("phase %s: want InProgress", rs.Status.Phase)
 	}
 }
