@@ -16,11 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -185,68 +183,17 @@ func startCoordinatorJob(ctx context.Context, c client.Client, ns, name string, 
 	return job, nil
 }
 
-// waitBackup watches the Backup and prints each change of phase or pod
-// progress until it is final. With a coordinator Job, it also watches the
-// Job, so a coordinator that fails for good ends the wait with its reason.
+// waitBackup prints each change of the Backup's phase or pod progress until
+// it is final; a coordinator Job that fails for good ends the wait with its
+// reason.
 func waitBackup(ctx context.Context, c client.WithWatch, key types.NamespacedName, job string, out io.Writer) (*api.Backup, error) {
-	last := ""
-	for {
-		// Watch first, then read: no change between the two is missed.
-		bw, err := c.Watch(ctx, &api.BackupList{}, client.InNamespace(key.Namespace),
-			&client.ListOptions{Raw: &metav1.ListOptions{FieldSelector: "metadata.name=" + key.Name}})
-		if err != nil {
-			return nil, err
-		}
-		var jobEvents <-chan watch.Event
-		var jw watch.Interface
-		if job != "" {
-			if jw, err = c.Watch(ctx, &batchv1.JobList{}, client.InNamespace(key.Namespace),
-				&client.ListOptions{Raw: &metav1.ListOptions{FieldSelector: "metadata.name=" + job}}); err != nil {
-				bw.Stop()
-				return nil, err
-			}
-			jobEvents = jw.ResultChan()
-		}
-		stop := func() {
-			bw.Stop()
-			if jw != nil {
-				jw.Stop()
-			}
-		}
-		var b api.Backup
-		if err := c.Get(ctx, key, &b); err != nil {
-			stop()
-			return nil, err
-		}
-		if line := progressLine(&b); line != last {
-			fmt.Fprintln(out, line)
-			last = line
-		}
-		if isFinalPhase(b.Status.Phase) {
-			stop()
-			return &b, nil
-		}
-		if job != "" {
-			var j batchv1.Job
-			if err := c.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: job}, &j); err == nil {
-				for _, cond := range j.Status.Conditions {
-					if cond.Type == batchv1.JobFailed && cond.Status == corev1.ConditionTrue {
-						stop()
-						return nil, fmt.Errorf("coordinator job %s/%s failed (%s: %s); its log: kubectl -n %s logs job/%s",
-							key.Namespace, job, cond.Reason, cond.Message, key.Namespace, job)
-					}
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			stop()
-			return nil, ctx.Err()
-		case <-bw.ResultChan(): // any change, or the watch closing: read again
-		case <-jobEvents:
-		}
-		stop()
+	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	err := waitFinal(ctx, c, b, &api.BackupList{}, job, out,
+		func() string { return progressLine(b) }, func() bool { return isFinalPhase(b.Status.Phase) })
+	if err != nil {
+		return nil, err
 	}
+	return b, nil
 }
 
 func progressLine(b *api.Backup) string {
