@@ -22,11 +22,12 @@ func newExporterCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "exporter",
-		Short: "Serve Prometheus metrics of the Backups (by phase, last success per schedule)",
+		Short: "Serve Prometheus metrics of the Backups and Restores (by phase, last success per schedule)",
 		Long: `The coordinator runs as a short Job that nothing can scrape. The exporter (a small
-Deployment in the chart) reads the Backup objects at scrape time and serves
-quiesce_backups{phase}, quiesce_last_successful_backup_timestamp_seconds{schedule}
-and quiesce_last_backup_duration_seconds{schedule}.`,
+Deployment in the chart) reads the Backup and Restore objects at scrape time and
+serves quiesce_backups{phase}, quiesce_last_successful_backup_timestamp_seconds{schedule},
+quiesce_last_backup_duration_seconds{schedule}, quiesce_restores{phase},
+quiesce_restore_last_completion_timestamp_seconds{phase} and quiesce_restore_hooks_failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
