@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/kwait"
 )
 
 // Labels of NodeBackups: the Backup they belong to, and the node whose
@@ -191,53 +192,55 @@ func (c *Coordinator) follow(ctx context.Context, b *api.Backup, log *zap.Logger
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	sel := client.MatchingLabels{LabelBackup: b.Name}
-	for {
-		// Watch first, then list: a change made after the list is delivered
-		// by the watch, whatever the server (or a fake) does with versions.
-		w, err := c.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(b.Namespace), sel)
+	var final *api.Backup
+	err := kwait.Until(ctx, func(ctx context.Context) ([]watch.Interface, error) {
+		w, err := c.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(b.Namespace), sel,
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: kwait.FromCache}})
 		if err != nil {
-			return c.stopped(ctx, b, err, log)
-		}
-		var list api.NodeBackupList
-		if err := c.Client.List(ctx, &list, client.InNamespace(b.Namespace), sel); err != nil {
-			w.Stop()
-			return c.stopped(ctx, b, err, log)
-		}
-		if err := c.openGates(ctx, list.Items, log); err != nil {
-			w.Stop()
 			return nil, err
 		}
+		return []watch.Interface{w}, nil
+	}, func(ctx context.Context) (bool, kwait.Seen, error) {
+		var list api.NodeBackupList
+		if err := c.Client.List(ctx, &list, client.InNamespace(b.Namespace), sel); err != nil {
+			return false, nil, err
+		}
+		seen := kwait.Seen{}
+		for i := range list.Items {
+			seen.Add(&list.Items[i])
+		}
+		if err := c.openGates(ctx, list.Items, log); err != nil {
+			return false, nil, errGates{err}
+		}
 		done, err := c.fold(ctx, b, plannedResults(b, list.Items), list.Items, log)
-		if err != nil || done {
-			w.Stop()
-			if err != nil {
-				return nil, err
-			}
-			return b, nil
+		if err != nil {
+			return false, nil, errGates{err}
 		}
-		changed := waitForChange(ctx, w)
-		w.Stop()
-		if !changed && ctx.Err() != nil {
-			return c.stopped(ctx, b, ctx.Err(), log)
+		if done {
+			final = b
 		}
+		return done, seen, nil
+	})
+	var fatal errGates
+	switch {
+	case final != nil:
+		return final, nil
+	case errors.As(err, &fatal):
+		return nil, fatal.err
+	default:
+		if err == nil {
+			err = ctx.Err()
+		}
+		return c.stopped(ctx, b, err, log)
 	}
 }
 
-func waitForChange(ctx context.Context, w watch.Interface) bool {
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return true // watch closed (timeout, compaction): list again
-			}
-			if ev.Type != watch.Bookmark {
-				return true
-			}
-		}
-	}
-}
+// errGates carries an error of the coordinator's own writes (gates,
+// status) out of the wait: those end the run, where a failed read of the
+// NodeBackups only stops following.
+type errGates struct{ err error }
+
+func (e errGates) Error() string { return e.err.Error() }
 
 // openGates writes the consistency groups' gates, recomputed from every
 // member's phase, into the NodeBackups whose gates changed. Each write

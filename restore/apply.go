@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/kwait"
 	"github.com/quiesce-dev/quiesce/resources"
 	"github.com/quiesce-dev/quiesce/restore/plan"
 )
@@ -216,19 +217,19 @@ func (a *applier) unbindTaken(obj *unstructured.Unstructured) {
 func (a *applier) waitEstablished(ctx context.Context, name string) error {
 	crds := a.r.Dynamic.Resource(crdGVR)
 	start := a.r.now()
-	err := waitFor(ctx, func(ctx context.Context) ([]watch.Interface, error) {
-		w, err := crds.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: watchFromCache})
+	err := kwait.Until(ctx, func(ctx context.Context) ([]watch.Interface, error) {
+		w, err := crds.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: kwait.FromCache})
 		if err != nil {
 			return nil, err
 		}
 		return []watch.Interface{w}, nil
-	}, func(ctx context.Context) (bool, seen, error) {
+	}, func(ctx context.Context) (bool, kwait.Seen, error) {
 		cur, err := crds.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil, err
 		}
-		s := seen{}
-		s.add(cur)
+		s := kwait.Seen{}
+		s.Add(cur)
 		return established(cur), s, nil
 	})
 	if err == nil {
@@ -240,13 +241,13 @@ func (a *applier) waitEstablished(ctx context.Context, name string) error {
 // waitGone waits until the object name is deleted.
 func (a *applier) waitGone(ctx context.Context, ri dynamic.ResourceInterface, name string) error {
 	a.log.Info("waiting for a terminating object to go before restoring it", zap.String("name", name))
-	return waitFor(ctx, func(ctx context.Context) ([]watch.Interface, error) {
-		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: watchFromCache})
+	return kwait.Until(ctx, func(ctx context.Context) ([]watch.Interface, error) {
+		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: kwait.FromCache})
 		if err != nil {
 			return nil, err
 		}
 		return []watch.Interface{w}, nil
-	}, func(ctx context.Context) (bool, seen, error) {
+	}, func(ctx context.Context) (bool, kwait.Seen, error) {
 		cur, err := ri.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true, nil, nil
@@ -254,8 +255,8 @@ func (a *applier) waitGone(ctx context.Context, ri dynamic.ResourceInterface, na
 		if err != nil {
 			return false, nil, err
 		}
-		s := seen{}
-		s.add(cur)
+		s := kwait.Seen{}
+		s.Add(cur)
 		return false, s, nil
 	})
 }

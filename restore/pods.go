@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/kwait"
 	"github.com/quiesce-dev/quiesce/restore/plan"
 )
 
@@ -52,7 +53,7 @@ type follower struct {
 	results []api.RestorePodResult
 	names   []string
 	// seen holds the versions of the pods and NodeRestores the last round read.
-	seen seen
+	seen kwait.Seen
 }
 
 // restorePods follows the pods with work until every one is final or the
@@ -77,7 +78,7 @@ func (r *Runner) restorePods(ctx context.Context, rs *api.Restore, works []plan.
 	}
 	var err error
 	if len(f.pods) > 0 {
-		err = waitFor(ctx, f.open, func(ctx context.Context) (bool, seen, error) {
+		err = kwait.Until(ctx, f.open, func(ctx context.Context) (bool, kwait.Seen, error) {
 			done, err := f.round(ctx, false)
 			return done, f.seen, err
 		})
@@ -99,12 +100,12 @@ func (r *Runner) restorePods(ctx context.Context, rs *api.Restore, works []plan.
 func (f *follower) selector() string { return api.LabelRestore + "=" + f.rs.Name }
 
 func (f *follower) open(ctx context.Context) ([]watch.Interface, error) {
-	pw, err := f.r.Dynamic.Resource(podsGVR).Watch(ctx, metav1.ListOptions{LabelSelector: f.selector(), ResourceVersion: watchFromCache})
+	pw, err := f.r.Dynamic.Resource(podsGVR).Watch(ctx, metav1.ListOptions{LabelSelector: f.selector(), ResourceVersion: kwait.FromCache})
 	if err != nil {
 		return nil, fmt.Errorf("watch restored pods (%s): %w", f.selector(), err)
 	}
 	nw, err := f.r.Client.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace(f.rs.Namespace), client.MatchingLabels{api.LabelRestore: f.rs.Name},
-		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: watchFromCache}})
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: kwait.FromCache}})
 	if err != nil {
 		pw.Stop()
 		return nil, fmt.Errorf("watch noderestores of restore %s/%s: %w", f.rs.Namespace, f.rs.Name, err)
@@ -116,7 +117,7 @@ func (f *follower) open(ctx context.Context) ([]watch.Interface, error) {
 // their nodes, and writes the pods' status. It reports whether every pod is
 // final. With expired (the deadline passed), pods not final fail.
 func (f *follower) round(ctx context.Context, expired bool) (bool, error) {
-	f.seen = seen{}
+	f.seen = kwait.Seen{}
 	pods, err := f.readPods(ctx)
 	if err != nil {
 		return false, err
@@ -126,7 +127,7 @@ func (f *follower) round(ctx context.Context, expired bool) (bool, error) {
 		return false, fmt.Errorf("list noderestores of restore %s/%s: %w", f.rs.Namespace, f.rs.Name, err)
 	}
 	for i := range list.Items {
-		f.seen.add(&list.Items[i])
+		f.seen.Add(&list.Items[i])
 	}
 	byNode := map[string]*api.NodeRestore{}
 	assigned := map[types.UID]*api.NodeRestore{}
@@ -291,7 +292,7 @@ func (f *follower) readPods(ctx context.Context) (map[string]*unstructured.Unstr
 	}
 	out := map[string]*unstructured.Unstructured{}
 	for i := range list.Items {
-		f.seen.add(&list.Items[i])
+		f.seen.Add(&list.Items[i])
 		out[objName(list.Items[i].GetNamespace(), list.Items[i].GetName())] = &list.Items[i]
 	}
 	for _, p := range f.pods {

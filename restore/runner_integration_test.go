@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/kwait"
 	"github.com/quiesce-dev/quiesce/internal/testenv"
 )
 
@@ -152,7 +153,7 @@ func installCRDs(ctx context.Context, t *testing.T, dyn dynamic.Interface) {
 // schedule binds each restored pod to its node as the scheduler would.
 func schedule(ctx context.Context, t *testing.T, cs kubernetes.Interface, nodes map[string]string) {
 	each(ctx, t, func() (watch.Interface, error) {
-		return cs.CoreV1().Pods("shop").Watch(ctx, metav1.ListOptions{ResourceVersion: watchFromCache})
+		return cs.CoreV1().Pods("shop").Watch(ctx, metav1.ListOptions{ResourceVersion: kwait.FromCache})
 	}, func(ev watch.Event) {
 		pod, ok := ev.Object.(*corev1.Pod)
 		if !ok || pod.Spec.NodeName != "" {
@@ -186,7 +187,7 @@ func each(ctx context.Context, t *testing.T, open func() (watch.Interface, error
 // playAgents finishes every pod of every NodeRestore: db-0's hook fails.
 func playAgents(ctx context.Context, t *testing.T, c client.WithWatch) {
 	each(ctx, t, func() (watch.Interface, error) {
-		return c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: watchFromCache}})
+		return c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: kwait.FromCache}})
 	}, func(ev watch.Event) {
 		nr, ok := ev.Object.(*api.NodeRestore)
 		if !ok || len(nr.Status.Pods) == len(nr.Spec.Pods) {

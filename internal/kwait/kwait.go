@@ -1,4 +1,9 @@
-package restore
+// Package kwait waits on Kubernetes objects the way every quiesce loop
+// needs: open watches, read, and read again only when a watch reports
+// something the read did not see. A watch opened without a resource version
+// (or at "0") starts with an ADDED event of every existing object; waking on
+// those would read in a hot loop for as long as the wait lasts.
+package kwait
 
 import (
 	"context"
@@ -9,33 +14,34 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 )
 
-// watchFromCache is the resource version the runner's watches start at:
+// FromCache is the resource version watches should start at:
 // "0" is served from the API server's watch cache at once, where a watch
 // without one waits for the cache to be as fresh as etcd (and times out
 // with an error when etcd reports no progress). The read after opening the
 // watches is what must be fresh, and it is.
-const watchFromCache = "0"
+const FromCache = "0"
 
 // errorBackoff spaces the rounds after a watch reports an error (the API
 // server overloaded or restarting), so that errors cannot make a hot loop.
 const errorBackoff = time.Second
 
-// seen holds the resource version of each object a read saw, by seenKey.
-type seen map[string]string
+// Seen holds the resource version of each object a read saw.
+type Seen map[string]string
 
 func seenKey(o metav1.Object) string {
 	return o.GetNamespace() + "/" + o.GetName() + "/" + string(o.GetUID())
 }
 
-func (s seen) add(o metav1.Object) { s[seenKey(o)] = o.GetResourceVersion() }
+// Add records o as read at its resource version.
+func (s Seen) Add(o metav1.Object) { s[seenKey(o)] = o.GetResourceVersion() }
 
-// waitFor calls read until it reports done, reading again after every
+// Until calls read until it reports done, reading again after every
 // change the watches report. Each round opens the watches before read, so
 // a change made between the read and the wait still wakes it. A watch
 // starts with an ADDED event of every object that exists; those of objects
 // read at the same version are not changes and do not wake it. It returns
 // ctx's error when ctx ends first.
-func waitFor(ctx context.Context, open func(context.Context) ([]watch.Interface, error), read func(context.Context) (bool, seen, error)) error {
+func Until(ctx context.Context, open func(context.Context) ([]watch.Interface, error), read func(context.Context) (bool, Seen, error)) error {
 	for {
 		ws, err := open(ctx)
 		if err != nil {
@@ -71,7 +77,7 @@ const (
 
 // waitChange blocks until one of the watches reports a change, an error or
 // closes (timeout, compaction: read again), or ctx ends.
-func waitChange(ctx context.Context, ws []watch.Interface, s seen) wake {
+func waitChange(ctx context.Context, ws []watch.Interface, s Seen) wake {
 	woke := make(chan wake, 1)
 	stop := make(chan struct{})
 	defer close(stop)
@@ -107,7 +113,7 @@ func waitChange(ctx context.Context, ws []watch.Interface, s seen) wake {
 }
 
 // news reports whether ev may show something the last read did not see.
-func news(ev watch.Event, s seen) bool {
+func news(ev watch.Event, s Seen) bool {
 	switch ev.Type {
 	case watch.Bookmark:
 		return false
