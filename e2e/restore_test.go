@@ -296,6 +296,15 @@ spec:
 	if r.Status.HooksFailed != 2 {
 		t.Errorf("hooks failed = %d, want 2", r.Status.HooksFailed)
 	}
+	logs, err := run(t, []string{"QUIESCE_REPO_PASSWORD=e2e-password"}, "quiesce", "restore", "logs", "mapped",
+		"--kubeconfig", c.Kubeconfig, "-n", sys, "--repo", repoDir, "--cache-dir", t.TempDir())
+	if err != nil || !strings.Contains(logs, "bad migration") || !strings.Contains(logs, "not ready after 15s") {
+		t.Errorf("restore logs (%v) lack the failed hook's output or the wait timeout:\n%s", err, logs)
+	}
+	metricsOut, err := c.Client.CoreV1().Services(sys).ProxyGet("http", sys+"-exporter-metrics", "9465", "/metrics", nil).DoRaw(ctx)
+	if err != nil || !strings.Contains(string(metricsOut), `quiesce_restores{phase="PartiallyFailed"} 1`) {
+		t.Errorf("exporter metrics (%v) lack quiesce_restores{phase=\"PartiallyFailed\"} 1", err)
+	}
 
 	// The copy holds the data; the original still runs, untouched.
 	if got := checksum(t, c, dst, waitLabelledPod(t, c, dst, "app=web"), "/data/blob"); got != sum {
