@@ -15,6 +15,7 @@ import (
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/hook"
+	"github.com/quiesce-dev/quiesce/internal/workload"
 )
 
 // Pod annotations of quiesce's own that shape a pod's backup.
@@ -120,13 +121,8 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		if group != "" {
 			a.Group = &api.GroupRef{Name: group, Order: order}
 		}
-		workload := workloadOf(pod)
 		for _, v := range vols {
-			id := workload
-			if v.PVC != "" {
-				id = "pvc/" + v.PVC
-			}
-			a.Volumes = append(a.Volumes, api.VolumeAssignment{Name: v.Name, PVC: v.PVC, Source: pod.Namespace + "/" + id + "/" + v.Name})
+			a.Volumes = append(a.Volumes, api.VolumeAssignment{Name: v.Name, PVC: v.PVC, Source: workload.Source(pod, v.PVC, v.Name)})
 		}
 		plan.Nodes[pod.Spec.NodeName] = append(plan.Nodes[pod.Spec.NodeName], a)
 	}
@@ -208,29 +204,6 @@ func maxFreezeOf(pod *corev1.Pod, def time.Duration) (time.Duration, error) {
 		return def, fmt.Errorf("pod %s/%s: annotation %q=%q: not a positive duration (use e.g. \"2m\")", pod.Namespace, pod.Name, AnnMaxFreeze, raw)
 	}
 	return d, nil
-}
-
-// workloadOf names the pod's owner in a way that survives the pod being
-// recreated: a Deployment's ReplicaSet is named after the Deployment plus the
-// pod-template-hash; StatefulSet and bare pods keep their own stable name.
-func workloadOf(pod *corev1.Pod) string {
-	for _, o := range pod.OwnerReferences {
-		if o.Controller == nil || !*o.Controller {
-			continue
-		}
-		switch o.Kind {
-		case "ReplicaSet":
-			if h := pod.Labels["pod-template-hash"]; h != "" && strings.HasSuffix(o.Name, "-"+h) {
-				return "deployment/" + strings.TrimSuffix(o.Name, "-"+h)
-			}
-			return "replicaset/" + o.Name
-		case "DaemonSet":
-			return "daemonset/" + o.Name
-		case "StatefulSet":
-			return "pod/" + pod.Name // each replica has its own data
-		}
-	}
-	return "pod/" + pod.Name
 }
 
 func orUnknown(s string) string {

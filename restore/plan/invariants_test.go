@@ -6,6 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/workload"
 )
 
 // Whatever the spec selects, the plan keeps the promises the runner and the
@@ -131,10 +132,10 @@ metadata:
 `
 	want := []string{"shop/deployment/web/v", "shop/replicaset/bare-rs/v", "shop/daemonset/agent/v", "shop/pod/db-0/v", "shop/pod/owned-not-controller/v"}
 	for i, it := range items(t, pods) {
-		if got := snapshotSource(it, "", "v"); got != want[i] {
+		if got := workload.Source(it.Object, "", "v"); got != want[i] {
 			t.Errorf("%s: source %q, want %q", it.Object.GetName(), got, want[i])
 		}
-		if got := snapshotSource(it, "claim", "v"); got != "shop/pvc/claim/v" {
+		if got := workload.Source(it.Object, "claim", "v"); got != "shop/pvc/claim/v" {
 			t.Errorf("%s with a claim: source %q", it.Object.GetName(), got)
 		}
 	}

@@ -3,7 +3,6 @@ package plan
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -12,6 +11,7 @@ import (
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/hook"
+	"github.com/quiesce-dev/quiesce/internal/workload"
 	"github.com/quiesce-dev/quiesce/resources"
 )
 
@@ -132,39 +132,9 @@ func (b *builder) volumes(src resources.Item, pod *corev1.Pod, obj string) []api
 		if pvc == "" && sv.PersistentVolumeClaim != nil {
 			pvc = sv.PersistentVolumeClaim.ClaimName
 		}
-		out = append(out, api.RestoreVolume{Name: v.Name, SnapshotID: v.SnapshotID, Source: snapshotSource(src, pvc, v.Name)})
+		out = append(out, api.RestoreVolume{Name: v.Name, SnapshotID: v.SnapshotID, Source: workload.Source(src.Object, pvc, v.Name)})
 	}
 	return out
-}
-
-// snapshotSource is the identity the backup gave the volume's snapshot
-// (the coordinator's rule: "<ns>/pvc/<claim>/<volume>" for a claim, else
-// "<ns>/<workload>/<volume>"), from the pod as stored.
-func snapshotSource(src resources.Item, pvc, volume string) string {
-	ns := src.Object.GetNamespace()
-	if pvc != "" {
-		return ns + "/pvc/" + pvc + "/" + volume
-	}
-	return ns + "/" + workload(src) + "/" + volume
-}
-
-func workload(src resources.Item) string {
-	name := src.Object.GetName()
-	for _, o := range src.Object.GetOwnerReferences() {
-		if o.Controller == nil || !*o.Controller {
-			continue
-		}
-		switch o.Kind {
-		case "ReplicaSet":
-			if h := src.Object.GetLabels()["pod-template-hash"]; h != "" && strings.HasSuffix(o.Name, "-"+h) {
-				return "deployment/" + strings.TrimSuffix(o.Name, "-"+h)
-			}
-			return "replicaset/" + o.Name
-		case "DaemonSet":
-			return "daemonset/" + o.Name
-		}
-	}
-	return "pod/" + name
 }
 
 // waitContainer is the first init container of a pod with volume data: it

@@ -19,7 +19,8 @@ func TestImportsArePure(t *testing.T) {
 	}
 	allowed := []string{"errors", "fmt", "sort", "strings", "slices", "time",
 		"k8s.io/api/", "k8s.io/apimachinery/",
-		"github.com/quiesce-dev/quiesce/api/", "github.com/quiesce-dev/quiesce/hook", "github.com/quiesce-dev/quiesce/resources"}
+		"github.com/quiesce-dev/quiesce/api/", "github.com/quiesce-dev/quiesce/hook", "github.com/quiesce-dev/quiesce/resources",
+		"github.com/quiesce-dev/quiesce/internal/workload"}
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
