@@ -34,12 +34,12 @@ func TestDeadlineFailsWhatIsNotFinal(t *testing.T) {
 		})
 		ctx := t.Context()
 		// The agent of node-a starts on db-0 and never finishes.
+		// The watch opens before the run: the fake does not replay what it missed.
+		w, err := e.c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		go func() {
-			w, err := e.c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"))
-			if err != nil {
-				t.Error(err)
-				return
-			}
 			defer w.Stop()
 			ev := <-w.ResultChan()
 			nr := ev.Object.(*api.NodeRestore)
@@ -120,13 +120,13 @@ func TestResumeDoesNotRepeatWork(t *testing.T) {
 		_ = unstructured.SetNestedField(a.(k8stesting.CreateAction).GetObject().(*unstructured.Unstructured).Object, "node-a", "spec", "nodeName")
 		return false, nil, nil
 	})
-	// The agent of node-a finishes web-0 once it is added.
+	// The agent of node-a finishes web-0 once it is added. Its watch is
+	// open before the run starts: the fake does not replay what it missed.
+	w, err := e.c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		w, err := e.c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"))
-		if err != nil {
-			t.Error(err)
-			return
-		}
 		defer w.Stop()
 		for ev := range w.ResultChan() {
 			nr := ev.Object.(*api.NodeRestore)

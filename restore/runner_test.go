@@ -641,12 +641,12 @@ func TestFailedItemsAndExistingPod(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
+	// The watch opens before the run: the fake does not replay what it missed.
+	w, err := e.c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		w, err := e.c.Watch(ctx, &api.NodeRestoreList{}, client.InNamespace("quiesce"))
-		if err != nil {
-			t.Error(err)
-			return
-		}
 		defer w.Stop()
 		nr := (<-w.ResultChan()).Object.(*api.NodeRestore)
 		a := nr.Spec.Pods[0]
