@@ -264,15 +264,25 @@ spec:
               waitForReady: true
               waitTimeout: 15s
 `, src, dst)
-	mf := filepath.Join(t.TempDir(), "restore.yaml")
-	if err := os.WriteFile(mf, []byte(manifest), 0o644); err != nil {
+	// Applied as Velero users do, with the API (kubectl apply): the
+	// chart's dispatcher starts its Job.
+	r, err := api.DecodeRestore([]byte(manifest))
+	if err != nil {
 		t.Fatal(err)
 	}
-	out, createErr := run(t, nil, "quiesce", "restore", "create", "-f", mf, "--kubeconfig", c.Kubeconfig, "-n", sys, "--wait")
-	t.Logf("quiesce restore create (%v):\n%s", createErr, out)
-	var r api.Restore
-	if err := kc.Get(ctx, client.ObjectKey{Namespace: sys, Name: "mapped"}, &r); err != nil {
-		t.Fatalf("restore mapped: %v", err)
+	r.Namespace = sys
+	if err := kc.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	err = cluster.WaitFor(ctx, 4*time.Minute, "restore mapped final", func(ctx context.Context) (bool, string, error) {
+		if err := kc.Get(ctx, client.ObjectKeyFromObject(r), r); err != nil {
+			return false, err.Error(), nil
+		}
+		return r.Status.Phase == api.RestorePhaseCompleted || r.Status.Phase == api.RestorePhasePartiallyFailed ||
+			r.Status.Phase == api.RestorePhaseFailed, string(r.Status.Phase), nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if d, err := run(t, nil, "quiesce", "restore", "describe", "mapped", "--kubeconfig", c.Kubeconfig, "-n", sys); err == nil {
 		t.Logf("restore describe:\n%s", d)

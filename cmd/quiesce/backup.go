@@ -6,16 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,6 +22,7 @@ import (
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/coordinator"
 	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/internal/runjob"
 	"github.com/quiesce-dev/quiesce/resources"
 )
 
@@ -121,8 +119,7 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 				}
 				return printFinal(cmd.OutOrStdout(), res)
 			}
-			job, err := startCoordinatorJob(ctx, c, kf.namespace, b.Name,
-				map[string]string{coordinator.LabelBackup: b.Name}, "coordinator", "--backup="+b.Name)
+			job, err := runjob.Start(ctx, c, kf.namespace, runjob.ForBackup(b.Name))
 			if err != nil {
 				return err
 			}
@@ -150,37 +147,6 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 	f.StringVar(&logLevel, "log-level", "info", "with --run-here: debug, info, warn or error")
 	rf.add(f) // with --run-here: the repository the Backup's objects are stored in
 	return cmd
-}
-
-// startCoordinatorJob starts a Job named name from the pod template of the
-// chart's runner CronJob (never scheduled itself), running command (e.g.
-// coordinator --backup=NAME) with the runner's shared flags (repository,
-// log level) after it.
-func startCoordinatorJob(ctx context.Context, c client.Client, ns, name string, labels map[string]string, command ...string) (*batchv1.Job, error) {
-	var cjs batchv1.CronJobList
-	if err := c.List(ctx, &cjs, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/component": "coordinator", "quiesce.dev/runner": "true"}); err != nil {
-		return nil, fmt.Errorf("find the quiesce runner CronJob in namespace %s: %w", ns, err)
-	}
-	if len(cjs.Items) == 0 {
-		return nil, fmt.Errorf("no quiesce runner CronJob (label quiesce.dev/runner=true) in namespace %s: install or upgrade the chart there, pass -n with its namespace, or use --run-here", ns)
-	}
-	tmpl := cjs.Items[0].Spec.JobTemplate.Spec.DeepCopy()
-	for i := range tmpl.Template.Spec.Containers {
-		ct := &tmpl.Template.Spec.Containers[i]
-		if ct.Name == "coordinator" {
-			ct.Args = append(append(slices.Clone(command), "--namespace="+ns), ct.Args...)
-		}
-	}
-	jobLabels := map[string]string{"app.kubernetes.io/component": "coordinator"}
-	maps.Copy(jobLabels, labels)
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: truncate("quiesce-"+name, 63), Labels: jobLabels},
-		Spec:       *tmpl,
-	}
-	if err := c.Create(ctx, job); err != nil {
-		return nil, fmt.Errorf("create coordinator job %s/%s: %w", ns, job.Name, err)
-	}
-	return job, nil
 }
 
 // waitBackup prints each change of the Backup's phase or pod progress until

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/runjob"
 	"github.com/quiesce-dev/quiesce/resources"
 	"github.com/quiesce-dev/quiesce/restore"
 )
@@ -194,8 +195,7 @@ the repository flags). NAME defaults to <backup>-<UTC timestamp>.`,
 				}
 				return printRestoreFinal(out, res)
 			}
-			job, err := startCoordinatorJob(ctx, c, kf.namespace, "restore-"+r.Name, map[string]string{api.LabelRestore: r.Name},
-				"restore", "run", r.Name)
+			job, err := runjob.Start(ctx, c, kf.namespace, runjob.ForRestore(r.Name))
 			if err != nil {
 				return err
 			}
