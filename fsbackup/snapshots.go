@@ -70,8 +70,17 @@ func (e *Engine) Snapshots(ctx context.Context, src *Source) ([]Snapshot, error)
 	return out, nil
 }
 
+// load reads snapshot id's manifest. A connection sees the manifests of the
+// index it last read: a snapshot another node's agent wrote since (a
+// restore of a pod rescheduled elsewhere) is found after a refresh.
 func (e *Engine) load(ctx context.Context, id string) (*snapshot.Manifest, error) {
 	m, err := snapshot.LoadSnapshot(ctx, e.rep, manifest.ID(id))
+	if errors.Is(err, snapshot.ErrSnapshotNotFound) {
+		if rerr := e.rep.Refresh(ctx); rerr != nil {
+			return nil, fmt.Errorf("snapshot %s in %s: not in this connection's view, and refreshing it failed: %w", id, e.cfg.Path, rerr)
+		}
+		m, err = snapshot.LoadSnapshot(ctx, e.rep, manifest.ID(id))
+	}
 	if err != nil {
 		if errors.Is(err, snapshot.ErrSnapshotNotFound) {
 			return nil, fmt.Errorf("snapshot %s in %s: %w", id, e.cfg.Path, ErrSnapshotNotFound)
