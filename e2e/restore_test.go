@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
@@ -37,10 +39,17 @@ func TestRestoreDeletedNamespace(t *testing.T) {
 	installChart(t, c, sys, repoDir)
 
 	pvDir := localPV(t, c, app, "node-b")
+	// web runs on node-a when backed up and on node-b when restored: the
+	// node label its nodeSelector names moves in between, so node-b's
+	// agent restores a snapshot node-a's agent wrote.
+	webNode := "e2e.quiesce.dev/web-" + app
+	labelNode(t, c, "node-a", webNode, "yes")
+	webDep := webDeployment("web", "node-a")
+	webDep.Spec.Template.Spec.NodeSelector = map[string]string{webNode: "yes"}
 	objs := []client.Object{
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings"}, Data: map[string]string{"mode": "production"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"}, StringData: map[string]string{"password": "s3cret"}},
-		webDeployment("web", "node-a"),
+		webDep,
 		dbStatefulSet(app),
 	}
 	kc := apiClient(t, c)
@@ -81,6 +90,8 @@ func TestRestoreDeletedNamespace(t *testing.T) {
 
 	// Lose everything: the namespace, and the data on the volume's disk.
 	deleteNamespace(t, c, app)
+	labelNode(t, c, "node-a", webNode, "")
+	labelNode(t, c, "node-b", webNode, "yes")
 	if err := os.RemoveAll(pvDir); err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +149,11 @@ spec:
 		t.Errorf("restore hooks attempted %d failed %d: want the post-restore hook run and none failed", r.Status.HooksAttempted, r.Status.HooksFailed)
 	}
 
-	web = waitLabelledPod(t, c, app, "app=web")
+	webPod := waitLabelledPod(t, c, app, "app=web")
 	db = waitLabelledPod(t, c, app, "app=db")
+	if webPod != web {
+		t.Errorf("restored web pod is %s, want the backed-up %s adopted", webPod, web)
+	}
 	after := map[string]string{
 		"web": checksum(t, c, app, web, "/data/blob"),
 		"db":  checksum(t, c, app, db, "/data/blob"),
@@ -152,6 +166,9 @@ spec:
 	pod, err := c.Client.CoreV1().Pods(app).Get(ctx, web, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if pod.Spec.NodeName != "node-b" {
+		t.Errorf("restored web pod runs on %s, want node-b (backed up on node-a)", pod.Spec.NodeName)
 	}
 	if len(pod.Spec.InitContainers) < 2 || pod.Spec.InitContainers[0].Name != api.RestoreWaitContainer || pod.Spec.InitContainers[1].Name != "fix-owner" {
 		t.Errorf("restored web pod init containers = %v: want the wait container, then the init hook", containerNames(pod.Spec.InitContainers))
@@ -335,6 +352,25 @@ spec:
 	if !reported {
 		t.Errorf("restore items %+v do not report %s/settings as existing", r.Status.Items, dst)
 	}
+}
+
+// labelNode sets (or, with value "", removes) a label on node, and removes
+// it when the test ends.
+func labelNode(t *testing.T, c *cluster.Cluster, node, key, value string) {
+	t.Helper()
+	patch := func(ctx context.Context, v any) error {
+		b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{key: v}}})
+		_, err := c.Client.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, b, metav1.PatchOptions{})
+		return err
+	}
+	var v any = value
+	if value == "" {
+		v = nil
+	}
+	if err := patch(t.Context(), v); err != nil {
+		t.Fatalf("label node %s %s=%q: %v", node, key, value, err)
+	}
+	t.Cleanup(func() { _ = patch(context.WithoutCancel(t.Context()), nil) })
 }
 
 // localPV creates a local PersistentVolume on node for the StatefulSet db's
