@@ -114,6 +114,11 @@ func (e *Engine) Backup(ctx context.Context, dir string, opt BackupOptions) (Res
 		return res, fmt.Errorf("backup of %s from %s: %w", opt.Source, dir, err)
 	}
 	start := e.now()
+	// See what other nodes' agents wrote since this connection last looked:
+	// the previous snapshot of a pod rescheduled from another node, and the
+	// contents already stored. A failure costs only deduplication (the write
+	// below reports a store that is really unreachable).
+	_ = e.rep.Refresh(ctx) // see the comment above
 	si := opt.Source.info()
 	prog := &kopiaProgress{start: time.Now()}
 	err = repo.WriteSession(ctx, e.rep, repo.WriteSessionOptions{Purpose: "quiesce backup " + opt.Source.String(),

@@ -32,3 +32,31 @@ func TestRestoreSeesSnapshotsWrittenByAnotherConnection(t *testing.T) {
 		t.Errorf("restored tree differs:\n%s", d)
 	}
 }
+
+// A pod rescheduled to another node: that node's agent backs up the same
+// source incrementally to the snapshot the first node's agent wrote.
+func TestBackupIsIncrementalToAnotherConnectionsSnapshot(t *testing.T) {
+	ctx := t.Context()
+	a, cfg := newEngine(t)
+	cfgB := testConfig(t, cfg.Path)
+	cfgB.Client = "test@node-b"
+	b, err := Connect(ctx, cfgB)
+	if err != nil {
+		t.Fatalf("connect node-b: %v", err)
+	}
+	defer b.Close(context.WithoutCancel(ctx))
+	src := t.TempDir()
+	makeTree(t, src)
+	first, err := b.Backup(ctx, src, BackupOptions{Source: testSource})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := a.Backup(ctx, src, BackupOptions{Source: testSource})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.PreviousID != first.SnapshotID || second.BytesUploaded >= first.BytesUploaded/2 {
+		t.Errorf("node-a's backup: previous %q (want node-b's %q), uploaded %d bytes (node-b's full backup: %d)",
+			second.PreviousID, first.SnapshotID, second.BytesUploaded, first.BytesUploaded)
+	}
+}
