@@ -65,6 +65,6 @@ do), which would otherwise stay New: see --dispatch.`,
 	kf.add(cmd.Flags())
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", ":9465", "Prometheus metrics listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	cmd.Flags().BoolVar(&dispatch, "dispatch", true, "start the Job of Backups and Restores created without the CLI (kubectl apply), once 20s old and still New")
+	cmd.Flags().BoolVar(&dispatch, "dispatch", true, "start the Job of Backups and Restores created without the CLI (kubectl apply), once 20s old and still New; end Failed those whose Job failed for good")
 	return cmd
 }

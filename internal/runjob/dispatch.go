@@ -2,10 +2,14 @@ package runjob
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
@@ -15,6 +19,9 @@ import (
 // started: one applied with kubectl, as Velero users do, would otherwise
 // stay New forever. The CLI starts its own at once; Grace leaves it (and an
 // in-process --run-here, which marks the object InProgress) the time to.
+// It also ends, Failed with the Job's reason, a Backup or Restore left
+// InProgress by a Job that failed for good (its retries spent): nothing
+// else would ever finish it.
 type Dispatcher struct {
 	Client    client.Client
 	Namespace string
@@ -60,8 +67,18 @@ func (d *Dispatcher) Scan(ctx context.Context) {
 		d.Log.Warn("list backups to dispatch", zap.Error(err))
 	}
 	for i := range backups.Items {
-		if b := &backups.Items[i]; due(b, string(b.Status.Phase)) {
+		b := &backups.Items[i]
+		switch {
+		case due(b, string(b.Status.Phase)):
 			d.start(ctx, ForBackup(b.Name), zap.String("backup", b.Name))
+		case b.Status.Phase == api.BackupPhaseInProgress:
+			if reason := d.jobFailed(ctx, ForBackup(b.Name)); reason != "" {
+				d.fail(ctx, b, zap.String("backup", b.Name), func() {
+					b.Status.Phase = api.BackupPhaseFailed
+					b.Status.Errors = append(b.Status.Errors, reason)
+					b.Status.CompletionTimestamp = ptrTime(now)
+				})
+			}
 		}
 	}
 	var restores api.RestoreList
@@ -69,10 +86,51 @@ func (d *Dispatcher) Scan(ctx context.Context) {
 		d.Log.Warn("list restores to dispatch", zap.Error(err))
 	}
 	for i := range restores.Items {
-		if r := &restores.Items[i]; due(r, string(r.Status.Phase)) {
+		r := &restores.Items[i]
+		switch {
+		case due(r, string(r.Status.Phase)):
 			d.start(ctx, ForRestore(r.Name), zap.String("restore", r.Name))
+		case r.Status.Phase == api.RestorePhaseInProgress:
+			if reason := d.jobFailed(ctx, ForRestore(r.Name)); reason != "" {
+				d.fail(ctx, r, zap.String("restore", r.Name), func() {
+					r.Status.Phase = api.RestorePhaseFailed
+					r.Status.FailureReason = reason
+					r.Status.Errors = append(r.Status.Errors, reason)
+					r.Status.CompletionTimestamp = ptrTime(now)
+				})
+			}
 		}
 	}
+}
+
+// jobFailed returns why the object's Job failed for good, or "".
+func (d *Dispatcher) jobFailed(ctx context.Context, s Spec) string {
+	var job batchv1.Job
+	if err := d.Client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: s.JobName()}, &job); err != nil {
+		return "" // not there (a --run-here run) or not readable now
+	}
+	for _, c := range job.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			return fmt.Sprintf("its job %s/%s failed for good (%s: %s) before finishing it; its log: kubectl -n %s logs job/%s",
+				d.Namespace, job.Name, c.Reason, c.Message, d.Namespace, job.Name)
+		}
+	}
+	return ""
+}
+
+// fail applies set to obj and writes its status.
+func (d *Dispatcher) fail(ctx context.Context, obj client.Object, who zap.Field, set func()) {
+	set()
+	if err := d.Client.Status().Update(ctx, obj); err != nil {
+		d.Log.Warn("mark Failed after its job failed", who, zap.Error(err))
+		return
+	}
+	d.Log.Warn("marked Failed: its job failed for good", who)
+}
+
+func ptrTime(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t)
+	return &mt
 }
 
 func (d *Dispatcher) start(ctx context.Context, s Spec, who zap.Field) {

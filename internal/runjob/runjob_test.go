@@ -79,3 +79,44 @@ func TestStartWithoutRunnerSaysWhatToDo(t *testing.T) {
 		t.Fatalf("Start without a runner CronJob: %v", err)
 	}
 }
+
+// A Restore or Backup whose Job failed for good is ended Failed with the
+// Job's reason; one whose Job still runs is left alone.
+func TestDispatcherFailsWhatAFailedJobLeftInProgress(t *testing.T) {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = api.AddToScheme(s)
+	failed := func(name string) *batchv1.Job {
+		return &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: name},
+			Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue,
+				Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit"}}}}
+	}
+	objs := []client.Object{
+		&api.Restore{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "r1"}, Status: api.RestoreStatus{Phase: api.RestorePhaseInProgress}},
+		failed("quiesce-restore-r1"),
+		&api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b1"}, Status: api.BackupStatus{Phase: api.BackupPhaseInProgress}},
+		failed("quiesce-b1"),
+		&api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b2"}, Status: api.BackupStatus{Phase: api.BackupPhaseInProgress}},
+		&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "quiesce-b2"}},
+	}
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(&api.Restore{}, &api.Backup{}).Build()
+	(&Dispatcher{Client: c, Namespace: "quiesce", Log: zap.NewNop()}).Scan(t.Context())
+
+	var r api.Restore
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: "quiesce", Name: "r1"}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status.Phase != api.RestorePhaseFailed || !strings.Contains(r.Status.FailureReason, "quiesce-restore-r1 failed for good (BackoffLimitExceeded") ||
+		r.Status.CompletionTimestamp == nil {
+		t.Errorf("restore r1 = %s %q: want Failed with the job's reason", r.Status.Phase, r.Status.FailureReason)
+	}
+	var b1, b2 api.Backup
+	_ = c.Get(t.Context(), client.ObjectKey{Namespace: "quiesce", Name: "b1"}, &b1)
+	_ = c.Get(t.Context(), client.ObjectKey{Namespace: "quiesce", Name: "b2"}, &b2)
+	if b1.Status.Phase != api.BackupPhaseFailed || len(b1.Status.Errors) != 1 || !strings.Contains(b1.Status.Errors[0], "kubectl -n quiesce logs job/quiesce-b1") {
+		t.Errorf("backup b1 = %s %q: want Failed with the job's reason", b1.Status.Phase, b1.Status.Errors)
+	}
+	if b2.Status.Phase != api.BackupPhaseInProgress {
+		t.Errorf("backup b2 = %s: its job still runs, it must be left alone", b2.Status.Phase)
+	}
+}
