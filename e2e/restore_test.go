@@ -16,7 +16,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
@@ -59,6 +62,19 @@ func TestRestoreDeletedNamespace(t *testing.T) {
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}
 	}
+	// A custom resource whose definition goes with the namespace: the
+	// restore must bring the CRD back, wait until it is established, and
+	// only then create the widget.
+	widgets := widgetCRD(t, c, app)
+	dyn := dynamic.NewForConfigOrDie(c.Config)
+	widget := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": widgets.Group + "/v1", "kind": "Widget",
+		"metadata": map[string]any{"name": "gear", "namespace": app},
+		"spec":     map[string]any{"teeth": int64(42)},
+	}}
+	if _, err := dyn.Resource(widgets).Namespace(app).Create(ctx, widget, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create widget: %v", err)
+	}
 	web := waitLabelledPod(t, c, app, "app=web")
 	db := waitLabelledPod(t, c, app, "app=db")
 	before := map[string]string{
@@ -82,14 +98,17 @@ func TestRestoreDeletedNamespace(t *testing.T) {
 	desc, err := run(t, []string{"QUIESCE_REPO_PASSWORD=e2e-password"}, "quiesce", "backup", "describe", "full", "--details",
 		"--kubeconfig", c.Kubeconfig, "-n", sys, "--repo", repoDir, "--cache-dir", t.TempDir())
 	t.Logf("backup describe --details:\n%s", desc)
-	for _, want := range []string{"deployments.apps", "statefulsets.apps", "persistentvolumeclaims", "persistentvolumes", "configmaps", "secrets", app + "/web"} {
+	for _, want := range []string{"deployments.apps", "statefulsets.apps", "persistentvolumeclaims", "persistentvolumes", "configmaps", "secrets", app + "/web",
+		"customresourcedefinitions.apiextensions.k8s.io", "widgets." + widgets.Group} {
 		if err != nil || !strings.Contains(desc, want) {
 			t.Errorf("backup describe --details (%v) does not list %s", err, want)
 		}
 	}
 
-	// Lose everything: the namespace, and the data on the volume's disk.
+	// Lose everything: the namespace, the data on the volume's disk, and
+	// the widgets' definition.
 	deleteNamespace(t, c, app)
+	deleteCRD(t, c, widgets)
 	labelNode(t, c, "node-a", webNode, "")
 	labelNode(t, c, "node-b", webNode, "yes")
 	if err := os.RemoveAll(pvDir); err != nil {
@@ -198,6 +217,10 @@ spec:
 	sec, err := c.Client.CoreV1().Secrets(app).Get(ctx, "creds", metav1.GetOptions{})
 	if err != nil || string(sec.Data["password"]) != "s3cret" {
 		t.Errorf("secret creds not restored with its data (%v)", err)
+	}
+	got, err := dyn.Resource(widgets).Namespace(app).Get(ctx, "gear", metav1.GetOptions{})
+	if teeth, _, _ := unstructured.NestedInt64(got.Object, "spec", "teeth"); err != nil || teeth != 42 {
+		t.Errorf("widget gear after restore: %v, spec.teeth %d (want 42)", err, teeth)
 	}
 	// Controllers adopted the restored pods instead of making new ones.
 	assertAdopted(t, c, app, "app=web", "ReplicaSet")
@@ -351,6 +374,54 @@ spec:
 	}
 	if !reported {
 		t.Errorf("restore items %+v do not report %s/settings as existing", r.Status.Items, dst)
+	}
+}
+
+// widgetCRD defines a namespaced Widget kind in a group of the test's own
+// and deletes the definition when the test ends.
+func widgetCRD(t *testing.T, c *cluster.Cluster, ns string) schema.GroupVersionResource {
+	t.Helper()
+	gvr := schema.GroupVersionResource{Group: ns + ".e2e.quiesce.dev", Version: "v1", Resource: "widgets"}
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": gvr.Resource + "." + gvr.Group},
+		"spec": map[string]any{
+			"group": gvr.Group, "scope": "Namespaced",
+			"names": map[string]any{"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object",
+					"x-kubernetes-preserve-unknown-fields": true}}}},
+		},
+	}}
+	dyn := dynamic.NewForConfigOrDie(c.Config)
+	crds := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	if _, err := crds.Create(t.Context(), crd, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create CRD: %v", err)
+	}
+	t.Cleanup(func() { _ = crds.Delete(context.WithoutCancel(t.Context()), crd.GetName(), metav1.DeleteOptions{}) })
+	err := cluster.WaitFor(t.Context(), time.Minute, "widgets served", func(ctx context.Context) (bool, string, error) {
+		_, err := dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+		return err == nil, fmt.Sprint(err), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gvr
+}
+
+func deleteCRD(t *testing.T, c *cluster.Cluster, gvr schema.GroupVersionResource) {
+	t.Helper()
+	crds := dynamic.NewForConfigOrDie(c.Config).Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	name := gvr.Resource + "." + gvr.Group
+	if err := crds.Delete(t.Context(), name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := cluster.WaitFor(t.Context(), 2*time.Minute, "CRD "+name+" gone", func(ctx context.Context) (bool, string, error) {
+		_, err := crds.Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err), nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

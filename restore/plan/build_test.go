@@ -994,3 +994,31 @@ func TestBuildSpecHookProblems(t *testing.T) {
 		t.Errorf("db-0 init containers %v: want the valid spec init hook only", got)
 	}
 }
+
+// Only quiesce's and Velero's own objects are left out: a user's group
+// under those domains is the user's data.
+func TestUserGroupsUnderToolDomainsAreRestored(t *testing.T) {
+	doc := &resources.Document{FormatVersion: resources.FormatVersion, Items: items(t, `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: shop.quiesce.dev/v1
+kind: Widget
+metadata: {name: gear, namespace: shop}
+---
+apiVersion: quiesce.dev/v1alpha1
+kind: Backup
+metadata: {name: nightly, namespace: shop}
+---
+apiVersion: velero.io/v1
+kind: Restore
+metadata: {name: old, namespace: shop}
+`)}
+	p := mustBuild(t, doc, &api.RestoreSpec{BackupName: "b"})
+	if got := stepKeys(p); !slices.Contains(got, "widgets.shop.quiesce.dev shop/gear") || len(got) != 2 {
+		t.Errorf("steps %v: want the namespace and the widget", got)
+	}
+	if len(p.Skipped) != 2 {
+		t.Errorf("skipped %+v: want the Backup and the Velero Restore", p.Skipped)
+	}
+}

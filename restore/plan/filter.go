@@ -110,7 +110,9 @@ func neverRestored(it resources.Item) string {
 		"leases.coordination.k8s.io", "csinodes.storage.k8s.io", "volumeattachments.storage.k8s.io":
 		return it.GroupResource() + " are tied to the source cluster's state and are never restored"
 	}
-	if owned(it.Group, "quiesce.dev") || owned(it.Group, "velero.io") {
+	// Exact groups: a user's own group under those domains (e.g.
+	// shop.quiesce.dev) is the user's data.
+	if it.Group == "quiesce.dev" || it.Group == "velero.io" {
 		return "backup tool objects (" + it.Group + ") are never restored"
 	}
 	obj := it.Object
@@ -135,11 +137,6 @@ func neverRestored(it resources.Item) string {
 		}
 	}
 	return ""
-}
-
-// owned: group is domain or one of its subdomains.
-func owned(group, domain string) bool {
-	return group == domain || strings.HasSuffix(group, "."+domain)
 }
 
 // clusterScoped decides on a cluster-scoped object: keep it, skip it
