@@ -45,6 +45,12 @@ func Build(doc *resources.Document, spec *api.RestoreSpec, opt Options) (*Plan, 
 	if opt.HelperImage == "" && hasSnapshots(&doc.Backup) {
 		return nil, fmt.Errorf("restore %s: options: HelperImage is empty: set the quiesce image that runs the wait init container", opt.RestoreName)
 	}
+	switch spec.ExistingResourcePolicy {
+	case "", api.ExistingResourcePolicyNone, api.ExistingResourcePolicyUpdate:
+	default:
+		return nil, fmt.Errorf("restore %s: spec.existingResourcePolicy %q: use %q (leave existing objects alone, the default) or %q",
+			opt.RestoreName, spec.ExistingResourcePolicy, api.ExistingResourcePolicyNone, api.ExistingResourcePolicyUpdate)
+	}
 	f, err := newFilter(spec)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", opt.RestoreName, err)

@@ -1022,3 +1022,15 @@ metadata: {name: old, namespace: shop}
 		t.Errorf("skipped %+v: want the Backup and the Velero Restore", p.Skipped)
 	}
 }
+
+// A misspelt policy would silently leave existing objects alone: refused,
+// naming the field and the values.
+func TestExistingResourcePolicyIsChecked(t *testing.T) {
+	_, err := Build(shopDoc(t), &api.RestoreSpec{BackupName: "b", ExistingResourcePolicy: "Update"}, testOptions())
+	if err == nil || !strings.Contains(err.Error(), `spec.existingResourcePolicy "Update": use "none"`) {
+		t.Fatalf("Build with policy Update: %v", err)
+	}
+	if _, err := Build(shopDoc(t), &api.RestoreSpec{BackupName: "b", ExistingResourcePolicy: "update"}, testOptions()); err != nil {
+		t.Fatalf("Build with policy update: %v", err)
+	}
+}
