@@ -44,6 +44,7 @@ type RestoreSpec struct {
 	// LabelSelector restores only objects with matching labels.
 	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
 	// ExistingResourcePolicy is "none" (default) or "update".
+	// +kubebuilder:validation:Enum=none;update
 	ExistingResourcePolicy ExistingResourcePolicy `json:"existingResourcePolicy,omitempty"`
 	// Hooks are restore hooks in Velero's shape (exec post-hooks, init).
 	Hooks RestoreHooks `json:"hooks,omitempty"`
