@@ -3,18 +3,25 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/e2e/cluster"
@@ -40,6 +47,7 @@ func installChart(t *testing.T, c *cluster.Cluster, ns, repoDir string, extra ..
 	if len(extra) == 0 {
 		extra = []string{"--set", "coordinator.schedules[0].name=nightly", "--set", "coordinator.schedules[0].schedule=0 0 1 1 *"}
 	}
+	applyCRDs(t, c)
 	args := append([]string{"install", ns, filepath.Join(cluster.RepoRoot(), "charts/quiesce"), "--namespace", ns,
 		"--kubeconfig", c.Kubeconfig, "--wait", "--timeout", "4m",
 		"--set", "repository.password=e2e-password", "--set", "repository.filesystem.path=" + repoDir,
@@ -57,6 +65,39 @@ func installChart(t *testing.T, c *cluster.Cluster, ns, repoDir string, extra ..
 		_ = os.RemoveAll(repoDir)
 		_ = os.RemoveAll("/var/lib/quiesce-e2e-state/" + ns)
 	})
+}
+
+var crdsOnce sync.Once
+
+// applyCRDs brings the cluster's quiesce CRDs to the chart's (helm installs
+// crds/ only when they are missing, and the cluster outlives test runs).
+func applyCRDs(t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	var err error
+	crdsOnce.Do(func() {
+		files, _ := filepath.Glob(filepath.Join(cluster.RepoRoot(), "charts/quiesce/crds/*.yaml"))
+		crds := dynamic.NewForConfigOrDie(c.Config).Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+		for _, f := range files {
+			var data []byte
+			if data, err = os.ReadFile(f); err != nil {
+				return
+			}
+			var u unstructured.Unstructured
+			if err = yaml.Unmarshal(data, &u.Object); err != nil {
+				err = fmt.Errorf("%s: %w", f, err)
+				return
+			}
+			js, _ := u.MarshalJSON()
+			force := true
+			if _, err = crds.Patch(t.Context(), u.GetName(), types.ApplyPatchType, js, metav1.PatchOptions{FieldManager: "quiesce-e2e", Force: &force}); err != nil {
+				err = fmt.Errorf("apply %s: %w", f, err)
+				return
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // hookPod is a busybox pod on node with a data volume and the given
