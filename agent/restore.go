@@ -92,7 +92,7 @@ func (r *Restorer) handle(ctx context.Context, nr *api.NodeRestore) {
 	}
 	for i := range nr.Spec.Pods {
 		a := nr.Spec.Pods[i]
-		if p := prev[a.UID]; p != nil && restoreFinal(p.Phase) || !r.markStarted(string(nr.UID)+"/"+a.UID) {
+		if p := prev[a.UID]; p != nil && p.Phase.Final() || !r.markStarted(string(nr.UID)+"/"+a.UID) {
 			continue
 		}
 		run := &restorePod{r: r, restore: nr.Spec.RestoreName, nodeRestore: nr.Name, a: &a, prev: prev[a.UID],
@@ -174,7 +174,7 @@ func (r *Restorer) writeStatus(ctx context.Context, name string, pods map[string
 		nr.Status.Pods = mergeByUID(nr.Status.Pods, pods, func(p api.RestorePodResult) string { return p.UID })
 		final := map[string]bool{}
 		for _, p := range nr.Status.Pods {
-			final[p.UID] = restoreFinal(p.Phase)
+			final[p.UID] = p.Phase.Final()
 		}
 		nr.Status.Done = true
 		for _, a := range nr.Spec.Pods {
@@ -182,8 +182,4 @@ func (r *Restorer) writeStatus(ctx context.Context, name string, pods map[string
 		}
 		return r.Client.Status().Update(ctx, &nr)
 	})
-}
-
-func restoreFinal(p api.RestorePodPhase) bool {
-	return p == api.RestorePodCompleted || p == api.RestorePodPartiallyFailed || p == api.RestorePodFailed
 }

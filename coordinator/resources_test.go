@@ -49,7 +49,7 @@ func newRecordingCoordinator(t *testing.T, rec ResourceRecorder, pods ...client.
 		WithObjects(append(pods, b, agentPod("node-a"))...).
 		WithStatusSubresource(&api.Backup{}, &api.NodeBackup{}).
 		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			if nb, ok := obj.(*api.Backup); ok && isFinal(nb.Status.Phase) && conflicts == 0 {
+			if nb, ok := obj.(*api.Backup); ok && nb.Status.Phase.Final() && conflicts == 0 {
 				conflicts++
 				return apierrors.NewConflict(schema.GroupResource{Group: "quiesce.dev", Resource: "backups"}, nb.Name, errors.New("modified"))
 			}

@@ -60,7 +60,7 @@ func (c *Coordinator) Run(ctx context.Context, key types.NamespacedName) (*api.B
 	if err := c.Client.Get(ctx, key, &b); err != nil {
 		return nil, fmt.Errorf("backup %s: %w", key, err)
 	}
-	if isFinal(b.Status.Phase) {
+	if b.Status.Phase.Final() {
 		return &b, nil
 	}
 	if b.Status.Phase != api.BackupPhaseInProgress || b.Status.StartTimestamp == nil {
@@ -403,8 +403,4 @@ func (c *Coordinator) finished(b *api.Backup) {
 		c.Events.Eventf(b, typ, "Backup"+string(st.Phase), "%d pods, %d hooks failed, %d errors, %d warnings",
 			len(st.Pods), st.HooksFailed, len(st.Errors), len(st.Warnings))
 	}
-}
-
-func isFinal(p api.BackupPhase) bool {
-	return p == api.BackupPhaseCompleted || p == api.BackupPhasePartiallyFailed || p == api.BackupPhaseFailed
 }

@@ -46,7 +46,7 @@ func TestCronJobBackupWithHeldHook(t *testing.T) {
 			return false, "", err
 		}
 		for _, x := range list.Items {
-			if x.Status.Phase == api.BackupPhaseCompleted || x.Status.Phase == api.BackupPhaseFailed || x.Status.Phase == api.BackupPhasePartiallyFailed {
+			if x.Status.Phase.Final() {
 				b = x
 				return true, "", nil
 			}

@@ -318,8 +318,7 @@ spec:
 		if err := kc.Get(ctx, client.ObjectKeyFromObject(r), r); err != nil {
 			return false, err.Error(), nil
 		}
-		return r.Status.Phase == api.RestorePhaseCompleted || r.Status.Phase == api.RestorePhasePartiallyFailed ||
-			r.Status.Phase == api.RestorePhaseFailed, string(r.Status.Phase), nil
+		return r.Status.Phase.Final(), string(r.Status.Phase), nil
 	})
 	if err != nil {
 		t.Fatal(err)

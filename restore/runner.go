@@ -61,7 +61,7 @@ func (r *Runner) Run(ctx context.Context, key types.NamespacedName) (*api.Restor
 	if err := r.Client.Get(ctx, key, &rs); err != nil {
 		return nil, fmt.Errorf("restore %s: %w", key, err)
 	}
-	if isFinal(rs.Status.Phase) {
+	if rs.Status.Phase.Final() {
 		return &rs, nil
 	}
 	log := r.Log.With(zap.String("restore", key.String()), zap.String("backup", rs.Spec.BackupName))
@@ -222,7 +222,3 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 var errTimedOut = errors.New("the restore's timeout passed")
 
 func timedOut(ctx context.Context) bool { return errors.Is(context.Cause(ctx), errTimedOut) }
-
-func isFinal(p api.RestorePhase) bool {
-	return p == api.RestorePhaseCompleted || p == api.RestorePhasePartiallyFailed || p == api.RestorePhaseFailed
-}

@@ -20,3 +20,18 @@ func (h HookResult) Outcome() string {
 func (h HookResult) Failed() bool {
 	return !h.Skipped && (h.TimedOut || h.Error != "" || h.ExitCode != 0)
 }
+
+// Final reports whether a Backup in phase p has ended.
+func (p BackupPhase) Final() bool {
+	return p == BackupPhaseCompleted || p == BackupPhasePartiallyFailed || p == BackupPhaseFailed
+}
+
+// Final reports whether a Restore in phase p has ended.
+func (p RestorePhase) Final() bool {
+	return p == RestorePhaseCompleted || p == RestorePhasePartiallyFailed || p == RestorePhaseFailed
+}
+
+// Final reports whether a restored pod in phase p has ended.
+func (p RestorePodPhase) Final() bool {
+	return p == RestorePodCompleted || p == RestorePodPartiallyFailed || p == RestorePodFailed
+}

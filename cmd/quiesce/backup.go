@@ -155,7 +155,7 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 func waitBackup(ctx context.Context, c client.WithWatch, key types.NamespacedName, job string, out io.Writer) (*api.Backup, error) {
 	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	err := waitFinal(ctx, c, b, &api.BackupList{}, job, out,
-		func() string { return progressLine(b) }, func() bool { return isFinalPhase(b.Status.Phase) })
+		func() string { return progressLine(b) }, func() bool { return b.Status.Phase.Final() })
 	if err != nil {
 		return nil, err
 	}
@@ -178,10 +178,6 @@ func progressLine(b *api.Backup) string {
 		phase = string(api.BackupPhaseNew)
 	}
 	return fmt.Sprintf("%s: %s  pods: %s", b.Name, phase, strings.Join(parts, " "))
-}
-
-func isFinalPhase(p api.BackupPhase) bool {
-	return p == api.BackupPhaseCompleted || p == api.BackupPhasePartiallyFailed || p == api.BackupPhaseFailed
 }
 
 func printFinal(out io.Writer, b *api.Backup) error {

@@ -206,7 +206,7 @@ the repository flags). NAME defaults to <backup>-<UTC timestamp>.`,
 			var cur api.Restore
 			cur.Namespace, cur.Name = r.Namespace, r.Name
 			err = waitFinal(ctx, c, &cur, &api.RestoreList{}, job.Name, out,
-				func() string { return restoreProgressLine(&cur) }, func() bool { return isFinalRestore(cur.Status.Phase) })
+				func() string { return restoreProgressLine(&cur) }, func() bool { return cur.Status.Phase.Final() })
 			if err != nil {
 				return err
 			}
@@ -319,10 +319,6 @@ func restoreProgressLine(r *api.Restore) string {
 	}
 	return fmt.Sprintf("%s: %s  objects: %d/%d  pods: %s", r.Name, phase, r.Status.Progress.ItemsRestored, r.Status.Progress.TotalItems,
 		orDash(strings.Join(parts, " ")))
-}
-
-func isFinalRestore(p api.RestorePhase) bool {
-	return p == api.RestorePhaseCompleted || p == api.RestorePhasePartiallyFailed || p == api.RestorePhaseFailed
 }
 
 func newRestoreGetCommand(kf *kubeFlags) *cobra.Command {

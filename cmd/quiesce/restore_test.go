@@ -191,7 +191,7 @@ func TestWaitFinal(t *testing.T) {
 	printed := make(chan struct{}, 10)
 	line := func() string { printed <- struct{}{}; return restoreProgressLine(cur) }
 	go func() {
-		done <- waitFinal(ctx, c, cur, &api.RestoreList{}, "", &out, line, func() bool { return isFinalRestore(cur.Status.Phase) })
+		done <- waitFinal(ctx, c, cur, &api.RestoreList{}, "", &out, line, func() bool { return cur.Status.Phase.Final() })
 	}()
 	<-printed // the first read, before any change
 	for _, ph := range []api.RestorePhase{api.RestorePhaseInProgress, api.RestorePhaseCompleted} {
