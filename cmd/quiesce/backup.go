@@ -188,6 +188,30 @@ func printFinal(out io.Writer, b *api.Backup) error {
 	return nil
 }
 
+// newestFirst is what `get [NAME]` lists: the item named NAME (an error
+// naming it when there is none), or all of them, newest first.
+func newestFirst[T any, P interface {
+	*T
+	metav1.Object
+}](items []T, kind, namespace string, args []string) ([]T, error) {
+	out := items
+	if len(args) == 1 {
+		out = nil
+		for i := range items {
+			if P(&items[i]).GetName() == args[0] {
+				out = append(out, items[i])
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%s %s/%s not found", kind, namespace, args[0])
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return P(&out[i]).GetCreationTimestamp().After(P(&out[j]).GetCreationTimestamp().Time)
+	})
+	return out, nil
+}
+
 func newBackupGetCommand(kf *kubeFlags) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
@@ -203,19 +227,10 @@ func newBackupGetCommand(kf *kubeFlags) *cobra.Command {
 			if err := c.List(cmd.Context(), &list, client.InNamespace(kf.namespace)); err != nil {
 				return err
 			}
-			items := list.Items
-			if len(args) == 1 {
-				items = nil
-				for _, b := range list.Items {
-					if b.Name == args[0] {
-						items = append(items, b)
-					}
-				}
-				if len(items) == 0 {
-					return fmt.Errorf("backup %s/%s not found", kf.namespace, args[0])
-				}
+			items, err := newestFirst(list.Items, "backup", kf.namespace, args)
+			if err != nil {
+				return err
 			}
-			sort.Slice(items, func(i, j int) bool { return items[i].CreationTimestamp.After(items[j].CreationTimestamp.Time) })
 			if output != "" {
 				return printObject(cmd.OutOrStdout(), output, items)
 			}

@@ -150,13 +150,10 @@ func (k *kubeFlags) resourceRecorder(rf *repoFlags, log *zap.Logger) (*repoRecor
 		log.Warn("no repository given (--repo or --s3-bucket): the backup's Kubernetes objects are not stored, and a restore will have only volume data")
 		return nil, nil
 	}
-	cfg, err := k.restConfig()
+	cfg, err := k.bulkRestConfig() // one list per resource type and namespace
 	if err != nil {
 		return nil, err
 	}
-	// One list per resource type and namespace: client-go's default of 5
-	// requests per second would make this minutes long.
-	cfg.QPS, cfg.Burst = 50, 100
 	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes discovery client: %w", err)

@@ -257,13 +257,10 @@ func runRestore(ctx context.Context, kf *kubeFlags, rf *repoFlags, c client.With
 		return nil, err
 	}
 	defer log.Sync() //nolint:errcheck
-	cfg, err := kf.restConfig()
+	cfg, err := kf.bulkRestConfig()
 	if err != nil {
 		return nil, err
 	}
-	// client-go's default of 5 requests/s would take minutes over a
-	// namespace of a few hundred objects.
-	cfg.QPS, cfg.Burst = 50, 100
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
@@ -336,19 +333,10 @@ func newRestoreGetCommand(kf *kubeFlags) *cobra.Command {
 			if err := c.List(cmd.Context(), &list, client.InNamespace(kf.namespace)); err != nil {
 				return err
 			}
-			items := list.Items
-			if len(args) == 1 {
-				items = nil
-				for _, r := range list.Items {
-					if r.Name == args[0] {
-						items = append(items, r)
-					}
-				}
-				if len(items) == 0 {
-					return fmt.Errorf("restore %s/%s not found", kf.namespace, args[0])
-				}
+			items, err := newestFirst(list.Items, "restore", kf.namespace, args)
+			if err != nil {
+				return err
 			}
-			sort.Slice(items, func(i, j int) bool { return items[i].CreationTimestamp.After(items[j].CreationTimestamp.Time) })
 			if output != "" {
 				return printObject(cmd.OutOrStdout(), output, items)
 			}
