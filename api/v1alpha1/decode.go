@@ -12,19 +12,29 @@ import (
 // (storageLocation, snapshotVolumes, ...) being ignored.
 const VeleroAPIVersion = "velero.io/v1"
 
+// manifestKind returns the kind of a manifest of our API version or
+// Velero's, the two a decoder accepts.
+func manifestKind(data []byte) (string, error) {
+	var head metav1.TypeMeta
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		return "", fmt.Errorf("manifest: %w", err)
+	}
+	if head.APIVersion != VeleroAPIVersion && head.APIVersion != GroupVersion.String() {
+		return "", fmt.Errorf("manifest apiVersion %q: want %s or %s", head.APIVersion, GroupVersion, VeleroAPIVersion)
+	}
+	return head.Kind, nil
+}
+
 // DecodeBackup reads one Backup manifest, ours or Velero's, or a Schedule
 // (Velero's), whose spec.template is the Backup spec. The result has our
 // apiVersion and kind.
 func DecodeBackup(data []byte) (*Backup, error) {
-	var head metav1.TypeMeta
-	if err := yaml.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	if head.APIVersion != VeleroAPIVersion && head.APIVersion != GroupVersion.String() {
-		return nil, fmt.Errorf("manifest apiVersion %q: want %s or %s", head.APIVersion, GroupVersion, VeleroAPIVersion)
+	kind, err := manifestKind(data)
+	if err != nil {
+		return nil, err
 	}
 	var b Backup
-	switch head.Kind {
+	switch kind {
 	case "Backup":
 		if err := yaml.Unmarshal(data, &b); err != nil {
 			return nil, fmt.Errorf("backup manifest: %w", err)
@@ -42,7 +52,7 @@ func DecodeBackup(data []byte) (*Backup, error) {
 		b.ObjectMeta = metav1.ObjectMeta{Name: s.Metadata.Name, Namespace: s.Metadata.Namespace, Labels: s.Metadata.Labels}
 		b.Spec = s.Spec.Template
 	default:
-		return nil, fmt.Errorf("manifest kind %q: want Backup or Schedule", head.Kind)
+		return nil, fmt.Errorf("manifest kind %q: want Backup or Schedule", kind)
 	}
 	b.APIVersion, b.Kind = GroupVersion.String(), "Backup"
 	b.Status = BackupStatus{}
@@ -53,15 +63,12 @@ func DecodeBackup(data []byte) (*Backup, error) {
 // DecodeRestore reads one Restore manifest, ours or Velero's. The result has
 // our apiVersion and kind; fields quiesce does not act on are ignored.
 func DecodeRestore(data []byte) (*Restore, error) {
-	var head metav1.TypeMeta
-	if err := yaml.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
+	kind, err := manifestKind(data)
+	if err != nil {
+		return nil, err
 	}
-	if head.APIVersion != VeleroAPIVersion && head.APIVersion != GroupVersion.String() {
-		return nil, fmt.Errorf("manifest apiVersion %q: want %s or %s", head.APIVersion, GroupVersion, VeleroAPIVersion)
-	}
-	if head.Kind != "Restore" {
-		return nil, fmt.Errorf("manifest kind %q: want Restore", head.Kind)
+	if kind != "Restore" {
+		return nil, fmt.Errorf("manifest kind %q: want Restore", kind)
 	}
 	var r Restore
 	if err := yaml.Unmarshal(data, &r); err != nil {
