@@ -215,22 +215,9 @@ func (a *applier) unbindTaken(obj *unstructured.Unstructured) {
 // waitEstablished waits until the CustomResourceDefinition name serves its
 // resources.
 func (a *applier) waitEstablished(ctx context.Context, name string) error {
-	crds := a.r.Dynamic.Resource(crdGVR)
 	start := a.r.now()
-	err := kwait.Until(ctx, func(ctx context.Context) ([]watch.Interface, error) {
-		w, err := crds.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: kwait.FromCache})
-		if err != nil {
-			return nil, err
-		}
-		return []watch.Interface{w}, nil
-	}, func(ctx context.Context) (bool, kwait.Seen, error) {
-		cur, err := crds.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil, err
-		}
-		s := kwait.Seen{}
-		s.Add(cur)
-		return established(cur), s, nil
+	err := waitObject(ctx, a.r.Dynamic.Resource(crdGVR), name, func(cur *unstructured.Unstructured, err error) (bool, error) {
+		return err == nil && established(cur), err
 	})
 	if err == nil {
 		a.log.Info("custom resource definition established", zap.String("name", name), zap.Duration("duration", a.r.now().Sub(start)))
@@ -241,6 +228,17 @@ func (a *applier) waitEstablished(ctx context.Context, name string) error {
 // waitGone waits until the object name is deleted.
 func (a *applier) waitGone(ctx context.Context, ri dynamic.ResourceInterface, name string) error {
 	a.log.Info("waiting for a terminating object to go before restoring it", zap.String("name", name))
+	return waitObject(ctx, ri, name, func(_ *unstructured.Unstructured, err error) (bool, error) {
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	})
+}
+
+// waitObject reads object name of ri after each change of it until done,
+// given the read's result, holds or fails.
+func waitObject(ctx context.Context, ri dynamic.ResourceInterface, name string, done func(*unstructured.Unstructured, error) (bool, error)) error {
 	return kwait.Until(ctx, func(ctx context.Context) ([]watch.Interface, error) {
 		w, err := ri.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: kwait.FromCache})
 		if err != nil {
@@ -249,15 +247,12 @@ func (a *applier) waitGone(ctx context.Context, ri dynamic.ResourceInterface, na
 		return []watch.Interface{w}, nil
 	}, func(ctx context.Context) (bool, kwait.Seen, error) {
 		cur, err := ri.Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, nil, nil
-		}
-		if err != nil {
-			return false, nil, err
-		}
+		ok, err := done(cur, err)
 		s := kwait.Seen{}
-		s.Add(cur)
-		return false, s, nil
+		if err == nil && cur != nil {
+			s.Add(cur)
+		}
+		return ok, s, err
 	})
 }
 
