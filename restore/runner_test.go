@@ -46,27 +46,7 @@ kind: ConfigMap
 metadata: {name: settings, namespace: shop}
 data: {mode: prod}
 ---
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: pv-db}
-spec:
-  capacity: {storage: 1Gi}
-  accessModes: [ReadWriteOnce]
-  storageClassName: local
-  hostPath: {path: /srv/db}
-  claimRef: {namespace: shop, name: data-db-0, uid: old-claim-uid}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: data-db-0
-  namespace: shop
-  annotations: {pv.kubernetes.io/bind-completed: "yes"}
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: local
-  volumeName: pv-db
-  resources: {requests: {storage: 1Gi}}
+` + volumeObjects + `
 ---
 apiVersion: v1
 kind: Pod
