@@ -124,9 +124,11 @@ func (r *Restorer) markStarted(k string) bool {
 // finish reports a pod's final result, as status, Events, metrics and its
 // log in the repository.
 func (r *Restorer) finish(ctx context.Context, run *restorePod, res api.RestorePodResult) {
-	r.status.report(run.nodeRestore, res)
+	// Metrics and events before the status: whoever sees the pod final in
+	// status (the runner, a test) finds them counted.
 	restoreEvents(r.Events, run.restore, res)
 	r.observe(res)
+	r.status.report(run.nodeRestore, res)
 	if r.Logs != nil {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
