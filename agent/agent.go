@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -40,8 +41,8 @@ type Agent struct {
 	slots   chan struct{}
 	status  *statusWriter[api.PodResult]
 	mu      sync.Mutex
-	started map[string]bool           // backup/podUID
-	gates   map[string]chan groupGate // backup/podUID of running group members
+	started map[string]bool       // backup/podUID
+	turns   map[string]*groupTurn // backup/podUID of running group members
 	wg      sync.WaitGroup
 }
 
@@ -53,7 +54,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.slots = make(chan struct{}, max(1, a.CaptureSlots))
 	a.started = map[string]bool{}
-	a.gates = map[string]chan groupGate{}
+	a.turns = map[string]*groupTurn{}
 	a.status = newStatusWriter(a.Client, a.Namespace, a.Log)
 	// The status writer outlives ctx: pods still thawing after a shutdown
 	// request report their results before Run returns.
@@ -81,7 +82,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.status.report(rec.NodeBackup, *rec.Result)
 		case !rec.Phase.Final() && rec.Assignment != nil:
 			a.markStarted(rec.Backup, rec.PodUID)
-			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Expires, rec.Assignment, phase.Plan{Staged: rec.Staged}, &rec, nil)
+			// A resumed pod is thawed at once or uploading: no deadline is
+			// armed again, so the backup's max freeze is not needed.
+			plan := planOf(rec.Assignment, rec.Staged, 0)
+			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Expires, rec.Assignment, plan, &rec, nil)
 		}
 	}
 	return a.watch(ctx)
@@ -108,11 +112,23 @@ func (a *Agent) watch(ctx context.Context) error {
 	return nil
 }
 
-func (a *Agent) gateBox(backup, uid string) (chan groupGate, bool) {
+func (a *Agent) groupTurn(backup, uid string) (*groupTurn, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	box, ok := a.gates[backup+"/"+uid]
-	return box, ok
+	t, ok := a.turns[backup+"/"+uid]
+	return t, ok
+}
+
+// planOf is what the phase machine needs of a pod, read from the spec the
+// coordinator's plan wrote complete: the pod's max freeze (a NodeBackup
+// from an older coordinator carries only the backup's, backupMaxFreeze),
+// the capture mode, and the pod's group.
+func planOf(pod *api.PodAssignment, staged bool, backupMaxFreeze time.Duration) phase.Plan {
+	p := phase.Plan{MaxFreeze: backupMaxFreeze, Staged: staged, Grouped: pod.Group != nil}
+	if pod.MaxFreeze != nil {
+		p.MaxFreeze = pod.MaxFreeze.Duration
+	}
+	return p
 }
 
 // handle starts the pods of nb that are neither final in its status nor
@@ -127,8 +143,8 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 	}
 	for i := range nb.Spec.Pods {
 		pod := nb.Spec.Pods[i]
-		if box, ok := a.gateBox(nb.Spec.BackupName, pod.UID); ok && pod.Group != nil {
-			deliver(box, gateFor(nb, &pod))
+		if t, ok := a.groupTurn(nb.Spec.BackupName, pod.UID); ok && pod.Group != nil {
+			t.deliver(gateFor(nb, &pod))
 		}
 		if final[pod.UID] {
 			// Reported: the node's record is no longer needed.
@@ -145,44 +161,42 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 			a.status.report(nb.Name, *rec.Result)
 			continue
 		}
+		plan := planOf(&pod, nb.Spec.CaptureMode != api.CaptureDirect, nb.Spec.MaxFreeze.Duration)
+		if plan.MaxFreeze <= 0 {
+			// The coordinator's plan sets every bound; the agent does not
+			// invent one. Refused before anything freezes.
+			a.status.report(nb.Name, api.PodResult{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: a.Node, Phase: api.PodFailed,
+				Cause: api.CauseInvalidSpec, Reason: fmt.Sprintf("NodeBackup %s: spec.maxFreeze and spec.pods[%d].maxFreeze are unset, pod not frozen: let the coordinator write the NodeBackup, or set a positive maxFreeze", nb.Name, i)})
+			continue
+		}
 		if a.Paths != nil {
 			if err := a.Paths.Resolve(ctx, &pod); err != nil {
 				res := api.PodResult{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: a.Node, Phase: api.PodFailed,
-					Reason: "volumes not found, pod not frozen: " + err.Error()}
+					Cause: api.CauseVolumesNotFound, Reason: "volumes not found, pod not frozen: " + err.Error()}
 				a.Log.Error("pod volumes not resolved", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
 				a.status.report(nb.Name, res)
 				continue
 			}
 		}
-		maxFreeze := nb.Spec.MaxFreeze.Duration
-		if pod.MaxFreeze != nil {
-			maxFreeze = pod.MaxFreeze.Duration
-		}
 		var expires time.Time
 		if nb.Spec.Expiration != nil {
 			expires = nb.Spec.Expiration.Time
 		}
-		plan := phase.Plan{MaxFreeze: maxFreeze, Staged: nb.Spec.CaptureMode != api.CaptureDirect}
-		var box chan groupGate
+		var turn *groupTurn
 		if pod.Group != nil {
-			plan.Grouped = true
-			box = make(chan groupGate, 1)
-			deliver(box, gateFor(nb, &pod))
+			turn = newGroupTurn(gateFor(nb, &pod))
 			a.mu.Lock()
-			a.gates[nb.Spec.BackupName+"/"+pod.UID] = box
+			a.turns[nb.Spec.BackupName+"/"+pod.UID] = turn
 			a.mu.Unlock()
 		}
-		a.startPod(ctx, nb.Name, nb.Spec.BackupName, expires, &pod, plan, nil, box)
+		a.startPod(ctx, nb.Name, nb.Spec.BackupName, expires, &pod, plan, nil, turn)
 	}
 }
 
-func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires time.Time, pod *api.PodAssignment, plan phase.Plan, resume *journal.Record, gates chan groupGate) {
-	if plan.MaxFreeze <= 0 {
-		plan.MaxFreeze = 5 * time.Minute
-	}
-	r := &podRun{
-		backup: backup, nodeBackup: nodeBackup, expires: expires, pod: pod, plan: plan, gates: gates,
-		hooks: a.Hooks, vols: a.Volumes, journal: a.Journal, slots: a.slots,
+func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires time.Time, pod *api.PodAssignment, plan phase.Plan, resume *journal.Record, turn *groupTurn) {
+	r := &backupPod{
+		backup: backup, nodeBackup: nodeBackup, expires: expires, pod: pod, plan: plan, turn: turn,
+		hooks: a.Hooks, vols: a.Volumes, journal: a.Journal, slot: captureSlot{slots: a.slots},
 		report:  func(p api.PodResult) { p.Node = a.Node; a.status.report(nodeBackup, p) },
 		log:     a.Log.With(zap.String("nodeBackup", nodeBackup)), // a.Log carries the node
 		metrics: a.Metrics, now: a.Now,
@@ -193,11 +207,11 @@ func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires
 		res := r.run(ctx, resume)
 		res.Node = a.Node
 		a.mu.Lock()
-		delete(a.gates, backup+"/"+pod.UID)
+		delete(a.turns, backup+"/"+pod.UID)
 		a.mu.Unlock()
 		// Keep the final result on the node until it is reported.
 		rec := journal.Record{Backup: backup, NodeBackup: nodeBackup, Namespace: pod.Namespace, Pod: pod.Name, PodUID: pod.UID,
-			Phase: phase.Phase(res.Phase), Reason: res.Reason, Updated: a.Now(), Result: &res}
+			Phase: phase.Phase(res.Phase), Cause: res.Cause, Reason: res.Reason, Updated: a.Now(), Result: &res}
 		if err := a.Journal.Put(rec); err != nil {
 			a.Log.Error("journal write of final result failed", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
 		}

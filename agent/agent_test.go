@@ -123,3 +123,28 @@ func TestAgentRestartThawsFromJournalFirst(t *testing.T) {
 		t.Errorf("pod = %+v", p)
 	}
 }
+
+// A NodeBackup without a freeze bound (hand-written, or from a coordinator
+// that did not plan it) is refused before any hook runs: the agent does not
+// invent a bound of its own.
+func TestAgentRefusesAPodWithoutAFreezeBound(t *testing.T) {
+	s := runtime.NewScheme()
+	_ = api.AddToScheme(s)
+	nb := nodeBackup("b1-node-a", "node-a", "db-0")
+	nb.Spec.MaxFreeze = metav1.Duration{}
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(nb).WithStatusSubresource(&api.NodeBackup{}).Build()
+	tr := &trace{}
+	ag := newAgent(t, c, tr, t.TempDir())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- ag.Run(ctx) }()
+	got := waitDone(t, c, "b1-node-a", 20*time.Second)
+	cancel()
+	<-done
+	if len(got.Status.Pods) != 1 || got.Status.Pods[0].Cause != api.CauseInvalidSpec {
+		t.Fatalf("status pods = %+v, want db-0 failed with cause InvalidSpec", got.Status.Pods)
+	}
+	if tr := tr.get(); len(tr) != 0 {
+		t.Errorf("the agent acted on a pod it refused: %v", tr)
+	}
+}

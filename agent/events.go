@@ -2,7 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -45,7 +44,7 @@ func podEvents(rec record.EventRecorder, backup string, res api.PodResult) {
 		}
 	}
 	if res.Freeze != nil {
-		if strings.Contains(res.Reason, "freeze deadline") {
+		if thawedByDeadline(res) {
 			rec.Eventf(ref, corev1.EventTypeWarning, ReasonThawedByDeadline, "backup %s: %s", backup, res.Reason)
 		} else {
 			rec.Eventf(ref, corev1.EventTypeNormal, ReasonThawed, "backup %s: frozen for %s", backup, res.Freeze.Duration)

@@ -14,7 +14,7 @@ import (
 func TestPodEvents(t *testing.T) {
 	rec := record.NewFakeRecorder(20)
 	podEvents(rec, "b1", api.PodResult{Namespace: "shop", Name: "db-0", Phase: api.PodFailed,
-		Reason: "freeze deadline 30s passed before the capture finished", Freeze: &metav1.Duration{Duration: 30 * time.Second},
+		Cause: api.CauseFreezeDeadline, Reason: "freeze deadline 30s passed before the capture finished", Freeze: &metav1.Duration{Duration: 30 * time.Second},
 		Hooks: []api.HookResult{
 			{Name: "flush", Phase: "pre", Container: "db", TimedOut: true, Duration: metav1.Duration{Duration: 10 * time.Second}},
 			{Name: "ok", Phase: "post", Container: "db"},
@@ -33,5 +33,20 @@ func TestPodEvents(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The Event follows the typed cause, whatever the reason's words: a capture
+// failure whose message mentions the deadline is not a deadline thaw.
+func TestPodEventsReadTheCauseNotTheText(t *testing.T) {
+	rec := record.NewFakeRecorder(20)
+	podEvents(rec, "b1", api.PodResult{Namespace: "shop", Name: "db-0", Phase: api.PodFailed,
+		Cause: api.CauseCapture, Reason: "capture: copy stopped at the freeze deadline",
+		Freeze: &metav1.Duration{Duration: 30 * time.Second}})
+	close(rec.Events)
+	for e := range rec.Events {
+		if strings.Contains(e, "ThawedByDeadline") {
+			t.Errorf("a capture failure was reported as a deadline thaw: %s", e)
+		}
 	}
 }

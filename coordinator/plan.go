@@ -29,10 +29,14 @@ const (
 // the pod says otherwise.
 const DefaultMaxFreeze = 5 * time.Minute
 
-// Plan is the coordinator's decision for one Backup: the pods each node's
-// agent must back up, and the pods left out with the reason.
+// Plan is the coordinator's decision for one Backup: the complete spec of
+// each node's NodeBackup, and the pods left out with the reason. Every
+// default (max freeze, capture mode) is decided here and written into the
+// specs, so the agent reads them and decides nothing again.
 type Plan struct {
-	Nodes map[string][]api.PodAssignment
+	// Nodes holds one NodeBackup spec per node, its pods in namespace/name
+	// order and each pod's effective MaxFreeze set.
+	Nodes map[string]api.NodeBackupSpec
 	// Results holds the pods that will not reach an agent: skipped (not
 	// Running) or failed (invalid hooks, no agent on their node).
 	Results []api.PodResult
@@ -60,9 +64,13 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 	if b.Spec.MaxFreeze != nil && b.Spec.MaxFreeze.Duration > 0 {
 		maxFreeze = b.Spec.MaxFreeze.Duration
 	}
+	mode := b.Spec.CaptureMode
+	if mode == "" {
+		mode = api.CaptureStaged
+	}
 	defaultAll := b.Spec.DefaultVolumesToFsBackup != nil && *b.Spec.DefaultVolumesToFsBackup
 
-	plan := Plan{Nodes: map[string][]api.PodAssignment{}}
+	plan := Plan{Nodes: map[string]api.NodeBackupSpec{}}
 	sorted := slices.Clone(pods)
 	sort.Slice(sorted, func(i, j int) bool {
 		return sorted[i].Namespace+"/"+sorted[i].Name < sorted[j].Namespace+"/"+sorted[j].Name
@@ -101,11 +109,11 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		case len(reasons) > 0:
 			// Nothing of this pod runs: half its hooks could freeze it
 			// with no valid thaw.
-			res.Phase, res.Reason = api.PodFailed, strings.Join(reasons, "; ")
+			res.Phase, res.Cause, res.Reason = api.PodFailed, api.CauseInvalidSpec, strings.Join(reasons, "; ")
 		case pod.Status.Phase != corev1.PodRunning:
 			res.Phase, res.Reason = api.PodSkipped, fmt.Sprintf("pod phase is %s: only Running pods are backed up", orUnknown(string(pod.Status.Phase)))
 		case pod.Spec.NodeName == "" || !agentNodes[pod.Spec.NodeName]:
-			res.Phase, res.Reason = api.PodFailed, fmt.Sprintf("node %q runs no quiesce agent: opt the node in (agent.nodeSelector) or exclude the pod", pod.Spec.NodeName)
+			res.Phase, res.Cause, res.Reason = api.PodFailed, api.CauseNoAgent, fmt.Sprintf("node %q runs no quiesce agent: opt the node in (agent.nodeSelector) or exclude the pod", pod.Spec.NodeName)
 		}
 		if res.Phase != "" {
 			plan.Results = append(plan.Results, res)
@@ -114,9 +122,7 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		a := api.PodAssignment{
 			Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID),
 			PreHooks: hook.ToResolved(pre), PostHooks: hook.ToResolved(post),
-		}
-		if podMaxFreeze != maxFreeze {
-			a.MaxFreeze = &metav1.Duration{Duration: podMaxFreeze}
+			MaxFreeze: &metav1.Duration{Duration: podMaxFreeze},
 		}
 		if group != "" {
 			a.Group = &api.GroupRef{Name: group, Order: order}
@@ -124,7 +130,14 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		for _, v := range vols {
 			a.Volumes = append(a.Volumes, api.VolumeAssignment{Name: v.Name, PVC: v.PVC, Source: workload.Source(pod, v.PVC, v.Name)})
 		}
-		plan.Nodes[pod.Spec.NodeName] = append(plan.Nodes[pod.Spec.NodeName], a)
+		node := pod.Spec.NodeName
+		spec, ok := plan.Nodes[node]
+		if !ok {
+			spec = api.NodeBackupSpec{BackupName: b.Name, NodeName: node, MaxFreeze: metav1.Duration{Duration: maxFreeze},
+				CaptureMode: mode, Expiration: b.Status.Expiration}
+		}
+		spec.Pods = append(spec.Pods, a)
+		plan.Nodes[node] = spec
 	}
 	return plan, nil
 }

@@ -63,13 +63,13 @@ func TestBuildPlan(t *testing.T) {
 		}
 		return n
 	}
-	if got := strings.Join(names(plan.Nodes["node-a"]), ","); got != "db-0,hooks-only" {
+	if got := strings.Join(names(plan.Nodes["node-a"].Pods), ","); got != "db-0,hooks-only" {
 		t.Errorf("node-a pods = %s, want db-0,hooks-only", got)
 	}
-	if got := strings.Join(names(plan.Nodes["node-b"]), ","); got != "web-7d9f-abcde" {
+	if got := strings.Join(names(plan.Nodes["node-b"].Pods), ","); got != "web-7d9f-abcde" {
 		t.Errorf("node-b pods = %s", got)
 	}
-	db := plan.Nodes["node-a"][0]
+	db := plan.Nodes["node-a"].Pods[0]
 	if db.Group == nil || db.Group.Name != "shop" || db.Group.Order != 2 {
 		t.Errorf("db-0 group = %+v", db.Group)
 	}
@@ -85,21 +85,37 @@ func TestBuildPlan(t *testing.T) {
 	if got := db.Volumes[0].Source; got != "shop/pod/db-0/data" {
 		t.Errorf("db-0 source = %s", got)
 	}
-	if got := plan.Nodes["node-b"][0].Volumes[0].Source; got != "shop/deployment/web/data" {
+	if got := plan.Nodes["node-b"].Pods[0].Volumes[0].Source; got != "shop/deployment/web/data" {
 		t.Errorf("deployment pod source = %s, want one that survives the pod", got)
 	}
-	if hk := plan.Nodes["node-a"][1]; len(hk.Volumes) != 0 || len(hk.PreHooks) != 1 {
+	if hk := plan.Nodes["node-a"].Pods[1]; len(hk.Volumes) != 0 || len(hk.PreHooks) != 1 {
 		t.Errorf("hooks-only pod = %+v: hooks but no volumes", hk)
+	}
+	// The specs are complete: every default is decided in the plan, so the
+	// agent has nothing left to decide.
+	for node, spec := range plan.Nodes {
+		if spec.BackupName != "b1" || spec.NodeName != node || spec.CaptureMode != api.CaptureStaged || spec.MaxFreeze.Duration != time.Minute {
+			t.Errorf("node %s spec = %+v, want backup b1, Staged, maxFreeze 1m", node, spec)
+		}
+		for _, p := range spec.Pods {
+			if p.MaxFreeze == nil || p.MaxFreeze.Duration <= 0 {
+				t.Errorf("pod %s: max freeze %v, want the effective value set", p.Name, p.MaxFreeze)
+			}
+		}
+	}
+	if hk := plan.Nodes["node-a"].Pods[1]; hk.MaxFreeze.Duration != time.Minute {
+		t.Errorf("hooks-only pod max freeze = %v, want the backup's 1m", hk.MaxFreeze)
 	}
 
 	want := map[string]struct {
 		phase  api.PodPhase
+		cause  api.FailureCause
 		reason string
 	}{
-		"bad-hook":  {api.PodFailed, `"pre.hook.backup.velero.io/timeout"="300"`},
-		"no-agent":  {api.PodFailed, `node "node-c" runs no quiesce agent`},
-		"bad-order": {api.PodFailed, `"backup.quiesce.dev/order"="first": not an integer`},
-		"pending":   {api.PodSkipped, "pod phase is Pending: only Running pods are backed up"},
+		"bad-hook":  {api.PodFailed, api.CauseInvalidSpec, `"pre.hook.backup.velero.io/timeout"="300"`},
+		"no-agent":  {api.PodFailed, api.CauseNoAgent, `node "node-c" runs no quiesce agent`},
+		"bad-order": {api.PodFailed, api.CauseInvalidSpec, `"backup.quiesce.dev/order"="first": not an integer`},
+		"pending":   {api.PodSkipped, "", "pod phase is Pending: only Running pods are backed up"},
 	}
 	if len(plan.Results) != len(want) {
 		t.Errorf("results = %+v, want %d", plan.Results, len(want))
@@ -110,8 +126,8 @@ func TestBuildPlan(t *testing.T) {
 			t.Errorf("unexpected result for %s: %+v", r.Name, r)
 			continue
 		}
-		if r.Phase != w.phase || !strings.Contains(r.Reason, w.reason) {
-			t.Errorf("%s: %s %q, want %s containing %q", r.Name, r.Phase, r.Reason, w.phase, w.reason)
+		if r.Phase != w.phase || r.Cause != w.cause || !strings.Contains(r.Reason, w.reason) {
+			t.Errorf("%s: %s %s %q, want %s %s containing %q", r.Name, r.Phase, r.Cause, r.Reason, w.phase, w.cause, w.reason)
 		}
 	}
 
@@ -123,7 +139,7 @@ func TestBuildPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Nodes["node-a"]) != 0 || len(plan.Nodes["node-b"]) != 1 || len(plan.Results) != 0 {
+	if len(plan.Nodes["node-a"].Pods) != 0 || len(plan.Nodes["node-b"].Pods) != 1 || len(plan.Results) != 0 {
 		t.Errorf("label-selected plan = %+v", plan)
 	}
 	b.Spec.LabelSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Bogus"}}}
@@ -161,7 +177,7 @@ func TestOnePodSpecHooks(t *testing.T) {
 		}
 		return out
 	}
-	db0, db1 := plan.Nodes["node-b"][0], plan.Nodes["node-a"][0]
+	db0, db1 := plan.Nodes["node-b"].Pods[0], plan.Nodes["node-a"].Pods[0]
 	if got := strings.Join(cmds(db0), ","); got != "checkpoint@spec spec.hooks.resources[0].pre[0],sync@spec spec.hooks.resources[1].pre[0]" {
 		t.Errorf("db-0 (first by name) hooks = %s", got)
 	}

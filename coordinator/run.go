@@ -118,14 +118,6 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 		c.fail(ctx, b, err.Error())
 		return err
 	}
-	maxFreeze := DefaultMaxFreeze
-	if b.Spec.MaxFreeze != nil && b.Spec.MaxFreeze.Duration > 0 {
-		maxFreeze = b.Spec.MaxFreeze.Duration
-	}
-	mode := b.Spec.CaptureMode
-	if mode == "" {
-		mode = api.CaptureStaged
-	}
 	names := []string{}
 	nodes := make([]string, 0, len(plan.Nodes))
 	for n := range plan.Nodes {
@@ -138,10 +130,7 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 			Namespace: b.Namespace, Name: b.Name + "-" + node,
 			Labels: map[string]string{LabelBackup: b.Name, LabelNode: node},
 		}}
-		nb.Spec = api.NodeBackupSpec{
-			BackupName: b.Name, NodeName: node, MaxFreeze: metav1.Duration{Duration: maxFreeze},
-			CaptureMode: mode, Expiration: b.Status.Expiration, Pods: plan.Nodes[node],
-		}
+		nb.Spec = plan.Nodes[node]
 		nbs = append(nbs, nb)
 	}
 	// Consistency groups start with their lowest order allowed to freeze.
@@ -288,7 +277,7 @@ func (c *Coordinator) stopped(ctx context.Context, b *api.Backup, cause error, l
 		for _, a := range nb.Spec.Pods {
 			if p := podStatus(nb, a.UID); p == nil || !final(p.Phase) {
 				planned = append(planned, api.PodResult{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Node: nb.Spec.NodeName,
-					Phase: api.PodFailed, Reason: fmt.Sprintf("agent on node %s did not finish the pod within the backup timeout %s", nb.Spec.NodeName, c.timeout())})
+					Phase: api.PodFailed, Cause: api.CauseBackupTimeout, Reason: fmt.Sprintf("agent on node %s did not finish the pod within the backup timeout %s", nb.Spec.NodeName, c.timeout())})
 			}
 		}
 		nb.Spec.Pods = slices.DeleteFunc(nb.Spec.Pods, func(a api.PodAssignment) bool { p := podStatus(nb, a.UID); return p == nil || !final(p.Phase) })

@@ -29,8 +29,10 @@ type Record struct {
 	PodUID    string      `json:"podUID"`
 	Phase     phase.Phase `json:"phase"`
 	ThawBy    time.Time   `json:"thawBy,omitempty"`
-	Reason    string      `json:"reason,omitempty"`
-	Updated   time.Time   `json:"updated"`
+	// Cause and Reason are the pod's first failure, if any.
+	Cause   api.FailureCause `json:"cause,omitempty"`
+	Reason  string           `json:"reason,omitempty"`
+	Updated time.Time        `json:"updated"`
 	// NodeBackup and Assignment are what a restarted agent needs to thaw
 	// the pod and finish its upload without asking the API server.
 	NodeBackup string             `json:"nodeBackup,omitempty"`

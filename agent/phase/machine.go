@@ -3,6 +3,8 @@ package phase
 import (
 	"fmt"
 	"time"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 )
 
 // Phase is a pod's persisted backup phase. The agent records it in its
@@ -88,8 +90,13 @@ type CaptureGate struct{}
 // ThawGate: the pod's turn to thaw has come (the members after it thawed).
 type ThawGate struct{}
 
-// AbortGate: another member of the group failed; thaw without capturing.
-type AbortGate struct{ Reason string }
+// AbortGate: thaw without capturing, or never freeze. Cause defaults to
+// api.CauseGroupAborted (another member of the group failed); the agent
+// stopping while the pod waits for its group sends api.CauseAgentStopped.
+type AbortGate struct {
+	Cause  api.FailureCause
+	Reason string
+}
 
 func (Start) isEvent()         {}
 func (PreHooksDone) isEvent()  {}
@@ -108,8 +115,9 @@ type Action interface{ isAction() }
 // out; if persisting fails the caller must not go on.
 type Persist struct {
 	Phase  Phase
-	ThawBy time.Time // set while the pod may be frozen
-	Reason string    // why the pod failed, if it did
+	ThawBy time.Time        // set while the pod may be frozen
+	Cause  api.FailureCause // the kind of the first failure, if any
+	Reason string           // why the pod failed, if it did
 }
 
 // RunPreHooks starts the pre-hook phase; it ends with PreHooksDone.
@@ -148,7 +156,9 @@ type Machine struct {
 	captureGate, thawGate bool
 	thawBy                time.Time
 	captureOK             bool
-	reason                string // first failure, reported in the final Persist
+	// The first failure, reported in every later Persist.
+	cause  api.FailureCause
+	reason string
 }
 
 // New returns a machine for a pod whose backup has not started.
@@ -158,13 +168,13 @@ func New(plan Plan) *Machine { return &Machine{plan: plan, phase: Pending} }
 // restart, and the actions to carry out first. A pod that may be frozen is
 // thawed at once and fails (its capture did not complete under this agent);
 // a pod that was uploading restarts its upload from the staged copy.
-func Resume(plan Plan, p Phase, reason string) (*Machine, []Action) {
-	m := &Machine{plan: plan, phase: p, reason: reason}
+func Resume(plan Plan, p Phase, cause api.FailureCause, reason string) (*Machine, []Action) {
+	m := &Machine{plan: plan, phase: p, cause: cause, reason: reason}
 	switch {
 	case p.Frozen():
-		m.fail("agent restarted while the pod was frozen")
+		m.fail(api.CauseAgentRestarted, "agent restarted while the pod was frozen")
 		m.phase = Thawing
-		return m, []Action{Persist{Phase: Thawing, Reason: m.reason}, RunPostHooks{CaptureOK: false}}
+		return m, []Action{Persist{Phase: Thawing, Cause: m.cause, Reason: m.reason}, RunPostHooks{CaptureOK: false}}
 	case p == Uploading:
 		m.captureOK = true
 		return m, []Action{StartUpload{}}
@@ -178,6 +188,9 @@ func (m *Machine) Phase() Phase { return m.phase }
 // Reason returns the first failure, empty if none.
 func (m *Machine) Reason() string { return m.reason }
 
+// Cause returns the kind of the first failure, empty if none.
+func (m *Machine) Cause() api.FailureCause { return m.cause }
+
 // Step feeds one event to the machine and returns the actions to carry out.
 // Events that do not apply to the current phase are ignored (nil actions):
 // late completions after a deadline, duplicate ticks.
@@ -189,7 +202,12 @@ func (m *Machine) Step(ev Event) []Action {
 		m.thawGate = true
 	case AbortGate:
 		if m.phase == Pending || m.phase == Freezing || m.phase == Frozen || m.phase == Captured {
-			m.fail(orDefault(ev.(AbortGate).Reason, "another member of the consistency group failed"))
+			a := ev.(AbortGate)
+			cause := a.Cause
+			if cause == "" {
+				cause = api.CauseGroupAborted
+			}
+			m.fail(cause, orDefault(a.Reason, "another member of the consistency group failed"))
 		}
 	}
 	switch m.phase {
@@ -230,7 +248,7 @@ func (m *Machine) stepFreezing(ev Event) []Action {
 	switch e := ev.(type) {
 	case PreHooksDone:
 		if !e.OK {
-			m.fail(orDefault(e.Reason, "pre-hook failed"))
+			m.fail(api.CausePreHook, orDefault(e.Reason, "pre-hook failed"))
 		}
 		if m.reason != "" { // a failing pre-hook, or the deadline passed meanwhile
 			return m.thaw(false)
@@ -241,7 +259,7 @@ func (m *Machine) stepFreezing(ev Event) []Action {
 		// each hook's own timeout, so this only fires if MaxFreeze is shorter
 		// than the hooks. Thaw after they return, never concurrently.
 		if !e.Now.Before(m.thawBy) {
-			m.fail(fmt.Sprintf("freeze deadline %s passed during pre-hooks", m.plan.MaxFreeze))
+			m.fail(api.CauseFreezeDeadline, fmt.Sprintf("freeze deadline %s passed during pre-hooks", m.plan.MaxFreeze))
 		}
 	}
 	return nil
@@ -251,7 +269,7 @@ func (m *Machine) stepCapturing(ev Event) []Action {
 	switch e := ev.(type) {
 	case CaptureDone:
 		if !e.OK {
-			m.fail(orDefault(e.Reason, "capture failed"))
+			m.fail(api.CauseCapture, orDefault(e.Reason, "capture failed"))
 			return m.thaw(false)
 		}
 		if m.plan.Grouped && !m.thawGate {
@@ -263,7 +281,7 @@ func (m *Machine) stepCapturing(ev Event) []Action {
 		if e.Now.Before(m.thawBy) {
 			return nil
 		}
-		m.fail(fmt.Sprintf("freeze deadline %s passed before the capture finished", m.plan.MaxFreeze))
+		m.fail(api.CauseFreezeDeadline, fmt.Sprintf("freeze deadline %s passed before the capture finished", m.plan.MaxFreeze))
 		return append([]Action{CancelCapture{}}, m.thaw(false)...)
 	}
 	return nil
@@ -287,7 +305,7 @@ func (m *Machine) stepFrozen(ev Event) []Action {
 		return m.thaw(false)
 	case Tick:
 		if !e.Now.Before(m.thawBy) {
-			m.fail(fmt.Sprintf("freeze deadline %s passed while the group was freezing", m.plan.MaxFreeze))
+			m.fail(api.CauseFreezeDeadline, fmt.Sprintf("freeze deadline %s passed while the group was freezing", m.plan.MaxFreeze))
 			return m.thaw(false)
 		}
 	}
@@ -300,7 +318,7 @@ func (m *Machine) stepCaptured(ev Event) []Action {
 		return m.thaw(m.reason == "")
 	case Tick:
 		if !e.Now.Before(m.thawBy) {
-			m.fail(fmt.Sprintf("freeze deadline %s passed while the group was being captured", m.plan.MaxFreeze))
+			m.fail(api.CauseFreezeDeadline, fmt.Sprintf("freeze deadline %s passed while the group was being captured", m.plan.MaxFreeze))
 			return m.thaw(false)
 		}
 	}
@@ -313,11 +331,11 @@ func (m *Machine) stepThawing(ev Event) []Action {
 		return nil
 	}
 	if !e.OK {
-		m.fail(orDefault(e.Reason, "post-hook failed"))
+		m.fail(api.CausePostHook, orDefault(e.Reason, "post-hook failed"))
 	}
 	if m.plan.Staged && m.captureOK {
 		m.phase = Uploading
-		return []Action{Persist{Phase: Uploading, Reason: m.reason}, StartUpload{}}
+		return []Action{Persist{Phase: Uploading, Cause: m.cause, Reason: m.reason}, StartUpload{}}
 	}
 	return m.finish()
 }
@@ -328,7 +346,7 @@ func (m *Machine) stepUploading(ev Event) []Action {
 		return nil
 	}
 	if !e.OK {
-		m.fail(orDefault(e.Reason, "upload failed"))
+		m.fail(api.CauseUpload, orDefault(e.Reason, "upload failed"))
 	}
 	return m.finish()
 }
@@ -336,7 +354,7 @@ func (m *Machine) stepUploading(ev Event) []Action {
 func (m *Machine) thaw(captureOK bool) []Action {
 	m.captureOK = captureOK
 	m.phase = Thawing
-	return []Action{Persist{Phase: Thawing, Reason: m.reason}, RunPostHooks{CaptureOK: captureOK}}
+	return []Action{Persist{Phase: Thawing, Cause: m.cause, Reason: m.reason}, RunPostHooks{CaptureOK: captureOK}}
 }
 
 func (m *Machine) finish() []Action {
@@ -344,13 +362,13 @@ func (m *Machine) finish() []Action {
 	if m.reason != "" {
 		m.phase = Failed
 	}
-	return []Action{Persist{Phase: m.phase, Reason: m.reason}}
+	return []Action{Persist{Phase: m.phase, Cause: m.cause, Reason: m.reason}}
 }
 
 // fail records the first failure; later ones are consequences of it.
-func (m *Machine) fail(reason string) {
+func (m *Machine) fail(cause api.FailureCause, reason string) {
 	if m.reason == "" {
-		m.reason = reason
+		m.cause, m.reason = cause, reason
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -47,7 +49,7 @@ func TestMachinePaths(t *testing.T) {
 			events:     []Event{Start{Now: t0}, PreHooksDone{OK: false, Reason: "hook pg-freeze exited 1"}},
 			wantPhase:  Thawing,
 			wantReason: "hook pg-freeze exited 1",
-			wantLast:   []Action{Persist{Phase: Thawing, Reason: "hook pg-freeze exited 1"}, RunPostHooks{CaptureOK: false}},
+			wantLast:   []Action{Persist{Phase: Thawing, Cause: api.CausePreHook, Reason: "hook pg-freeze exited 1"}, RunPostHooks{CaptureOK: false}},
 		},
 		{
 			name:       "capture fails: thaw, no upload, failed",
@@ -55,7 +57,7 @@ func TestMachinePaths(t *testing.T) {
 			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureDone{OK: false, Reason: "disk full"}, PostHooksDone{OK: true}},
 			wantPhase:  Failed,
 			wantReason: "disk full",
-			wantLast:   []Action{Persist{Phase: Failed, Reason: "disk full"}},
+			wantLast:   []Action{Persist{Phase: Failed, Cause: api.CauseCapture, Reason: "disk full"}},
 		},
 		{
 			name:       "deadline during capture cancels it and thaws",
@@ -63,7 +65,7 @@ func TestMachinePaths(t *testing.T) {
 			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, Tick{Now: thawBy}},
 			wantPhase:  Thawing,
 			wantReason: "freeze deadline 1m0s passed before the capture finished",
-			wantLast: []Action{CancelCapture{}, Persist{Phase: Thawing, Reason: "freeze deadline 1m0s passed before the capture finished"},
+			wantLast: []Action{CancelCapture{}, Persist{Phase: Thawing, Cause: api.CauseFreezeDeadline, Reason: "freeze deadline 1m0s passed before the capture finished"},
 				RunPostHooks{CaptureOK: false}},
 		},
 		{
@@ -87,7 +89,7 @@ func TestMachinePaths(t *testing.T) {
 			events:     []Event{Start{Now: t0}, Tick{Now: thawBy}, PreHooksDone{OK: true}},
 			wantPhase:  Thawing,
 			wantReason: "freeze deadline 1m0s passed during pre-hooks",
-			wantLast:   []Action{Persist{Phase: Thawing, Reason: "freeze deadline 1m0s passed during pre-hooks"}, RunPostHooks{CaptureOK: false}},
+			wantLast:   []Action{Persist{Phase: Thawing, Cause: api.CauseFreezeDeadline, Reason: "freeze deadline 1m0s passed during pre-hooks"}, RunPostHooks{CaptureOK: false}},
 		},
 		{
 			name:       "post-hook failure fails the pod but the upload still runs",
@@ -95,7 +97,7 @@ func TestMachinePaths(t *testing.T) {
 			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureDone{OK: true}, PostHooksDone{OK: false, Reason: "thaw exited 2"}},
 			wantPhase:  Uploading,
 			wantReason: "thaw exited 2",
-			wantLast:   []Action{Persist{Phase: Uploading, Reason: "thaw exited 2"}, StartUpload{}},
+			wantLast:   []Action{Persist{Phase: Uploading, Cause: api.CausePostHook, Reason: "thaw exited 2"}, StartUpload{}},
 		},
 		{
 			name:       "upload fails",
@@ -103,7 +105,7 @@ func TestMachinePaths(t *testing.T) {
 			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, CaptureDone{OK: true}, PostHooksDone{OK: true}, UploadDone{OK: false, Reason: "repository unreachable"}},
 			wantPhase:  Failed,
 			wantReason: "repository unreachable",
-			wantLast:   []Action{Persist{Phase: Failed, Reason: "repository unreachable"}},
+			wantLast:   []Action{Persist{Phase: Failed, Cause: api.CauseUpload, Reason: "repository unreachable"}},
 		},
 	}
 	for _, tc := range tests {
@@ -155,15 +157,15 @@ func TestGroupGates(t *testing.T) {
 			events:     []Event{Start{Now: t0}, PreHooksDone{OK: true}, Tick{Now: thawBy}},
 			wantPhase:  Thawing,
 			wantReason: "freeze deadline 1m0s passed while the group was freezing",
-			wantLast:   []Action{Persist{Phase: Thawing, Reason: "freeze deadline 1m0s passed while the group was freezing"}, RunPostHooks{}}},
+			wantLast:   []Action{Persist{Phase: Thawing, Cause: api.CauseFreezeDeadline, Reason: "freeze deadline 1m0s passed while the group was freezing"}, RunPostHooks{}}},
 		{name: "abort thaws a frozen member without capture",
-			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, AbortGate{Reason: "pod shop/db-1 failed"}},
+			events:    []Event{Start{Now: t0}, PreHooksDone{OK: true}, AbortGate{Cause: api.CauseGroupAborted, Reason: "pod shop/db-1 failed"}},
 			wantPhase: Thawing, wantReason: "pod shop/db-1 failed",
-			wantLast: []Action{Persist{Phase: Thawing, Reason: "pod shop/db-1 failed"}, RunPostHooks{}}},
+			wantLast: []Action{Persist{Phase: Thawing, Cause: api.CauseGroupAborted, Reason: "pod shop/db-1 failed"}, RunPostHooks{}}},
 		{name: "abort before start never freezes",
 			events:    []Event{AbortGate{Reason: "group failed"}, Start{Now: t0}},
 			wantPhase: Failed, wantReason: "group failed",
-			wantLast: []Action{Persist{Phase: Failed, Reason: "group failed"}}},
+			wantLast: []Action{Persist{Phase: Failed, Cause: api.CauseGroupAborted, Reason: "group failed"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,20 +195,20 @@ func TestStartRecordsBeforeFreezing(t *testing.T) {
 func TestResume(t *testing.T) {
 	plan := Plan{MaxFreeze: time.Minute, Staged: true}
 	for _, p := range []Phase{Freezing, Capturing, Thawing} {
-		m, acts := Resume(plan, p, "")
-		want := []Action{Persist{Phase: Thawing, Reason: "agent restarted while the pod was frozen"}, RunPostHooks{CaptureOK: false}}
+		m, acts := Resume(plan, p, "", "")
+		want := []Action{Persist{Phase: Thawing, Cause: api.CauseAgentRestarted, Reason: "agent restarted while the pod was frozen"}, RunPostHooks{CaptureOK: false}}
 		if !reflect.DeepEqual(acts, want) {
 			t.Errorf("Resume(%s) = %#v, want %#v", p, acts, want)
 		}
-		if got := m.Step(PostHooksDone{OK: true}); !reflect.DeepEqual(got, []Action{Persist{Phase: Failed, Reason: "agent restarted while the pod was frozen"}}) {
+		if got := m.Step(PostHooksDone{OK: true}); !reflect.DeepEqual(got, []Action{Persist{Phase: Failed, Cause: api.CauseAgentRestarted, Reason: "agent restarted while the pod was frozen"}}) {
 			t.Errorf("Resume(%s) then thaw = %#v", p, got)
 		}
 	}
-	if _, acts := Resume(plan, Uploading, ""); !reflect.DeepEqual(acts, []Action{StartUpload{}}) {
+	if _, acts := Resume(plan, Uploading, "", ""); !reflect.DeepEqual(acts, []Action{StartUpload{}}) {
 		t.Errorf("Resume(Uploading) = %#v, want StartUpload", acts)
 	}
 	for _, p := range []Phase{Pending, Completed, Failed} {
-		if _, acts := Resume(plan, p, ""); acts != nil {
+		if _, acts := Resume(plan, p, "", ""); acts != nil {
 			t.Errorf("Resume(%s) = %#v, want nothing", p, acts)
 		}
 	}
@@ -335,6 +337,10 @@ func FuzzThawGuarantee(f *testing.F) {
 		}
 		if pre != post {
 			t.Fatalf("after drain: pre-hooks %d, post-hooks %d: every freeze needs exactly one thaw", pre, post)
+		}
+		// A failure always carries its kind: Events and metrics read it.
+		if (m.Phase() == Failed) != (m.Cause() != "") || (m.Cause() == "") != (m.Reason() == "") {
+			t.Fatalf("final %s with cause %q, reason %q: a failed pod needs both", m.Phase(), m.Cause(), m.Reason())
 		}
 	})
 }

@@ -30,6 +30,44 @@ const (
 	PodSkipped   PodPhase = "Skipped"
 )
 
+// FailureCause classifies why a pod's backup failed, so that Events,
+// metrics, alerts and the coordinator branch on a kind, never on the
+// Reason's words (which are for people).
+type FailureCause string
+
+const (
+	// CauseFreezeDeadline: the pod's maxFreeze passed while it was frozen;
+	// it was thawed without a complete capture.
+	CauseFreezeDeadline FailureCause = "FreezeDeadline"
+	// CausePreHook: a pre-hook with onError Fail failed; nothing captured.
+	CausePreHook FailureCause = "PreHookFailed"
+	// CauseCapture: the local (or direct) capture of a volume failed.
+	CauseCapture FailureCause = "CaptureFailed"
+	// CausePostHook: a post-hook failed (the data may be captured).
+	CausePostHook FailureCause = "PostHookFailed"
+	// CauseUpload: the upload of a staged capture failed.
+	CauseUpload FailureCause = "UploadFailed"
+	// CauseGroupAborted: another member of the pod's consistency group failed.
+	CauseGroupAborted FailureCause = "GroupAborted"
+	// CauseAgentRestarted: the agent restarted while the pod was frozen; the
+	// new process thawed it.
+	CauseAgentRestarted FailureCause = "AgentRestarted"
+	// CauseAgentStopped: the agent stopped before the pod's turn came.
+	CauseAgentStopped FailureCause = "AgentStopped"
+	// CauseJournal: the node journal could not record the freeze, so the pod
+	// was not frozen.
+	CauseJournal FailureCause = "JournalUnwritable"
+	// CauseVolumesNotFound: a volume's directory was not found on the node.
+	CauseVolumesNotFound FailureCause = "VolumesNotFound"
+	// CauseInvalidSpec: the pod's hooks or annotations are invalid.
+	CauseInvalidSpec FailureCause = "InvalidSpec"
+	// CauseNoAgent: no agent runs on the pod's node.
+	CauseNoAgent FailureCause = "NoAgent"
+	// CauseBackupTimeout: the Backup's timeout passed before the pod's
+	// agent reported it final.
+	CauseBackupTimeout FailureCause = "BackupTimeout"
+)
+
 // ResolvedHook is a hook as the coordinator resolved it from annotations and
 // spec hooks; the agent runs it as is.
 type ResolvedHook struct {
@@ -82,14 +120,18 @@ type PodAssignment struct {
 	PostHooks []ResolvedHook     `json:"postHooks,omitempty"`
 	Volumes   []VolumeAssignment `json:"volumes,omitempty"`
 	Group     *GroupRef          `json:"group,omitempty"`
-	// MaxFreeze overrides the backup's (pod annotation backup.quiesce.dev/max-freeze).
+	// MaxFreeze is the pod's freeze bound: the backup's, or the pod's
+	// annotation backup.quiesce.dev/max-freeze. The plan always sets it.
 	MaxFreeze *metav1.Duration `json:"maxFreeze,omitempty"`
 }
 
 // NodeBackupSpec is written by the coordinator and read by one node's agent.
+// The coordinator's plan writes it complete (every default decided); the
+// agent reads it and decides nothing again.
 type NodeBackupSpec struct {
-	BackupName  string          `json:"backupName"`
-	NodeName    string          `json:"nodeName"`
+	BackupName string `json:"backupName"`
+	NodeName   string `json:"nodeName"`
+	// MaxFreeze is the backup's freeze bound; each pod carries its own.
 	MaxFreeze   metav1.Duration `json:"maxFreeze"`
 	CaptureMode CaptureMode     `json:"captureMode"`
 	// Expiration is when the snapshots of this backup expire (TTL).
@@ -150,7 +192,10 @@ type PodResult struct {
 	UID       string   `json:"uid,omitempty"`
 	Node      string   `json:"node,omitempty"`
 	Phase     PodPhase `json:"phase"`
-	Reason    string   `json:"reason,omitempty"`
+	// Cause classifies the first failure (empty when none); Reason says it
+	// in words.
+	Cause  FailureCause `json:"cause,omitempty"`
+	Reason string       `json:"reason,omitempty"`
 	// FreezeStart/FreezeEnd bound the freeze window: first pre-hook start to
 	// last post-hook end.
 	FreezeStart *metav1.Time     `json:"freezeStart,omitempty"`

@@ -22,6 +22,7 @@ type Agent struct {
 	CaptureFiles     prometheus.Counter
 	UploadedBytes    prometheus.Counter
 	PodsFinished     *prometheus.CounterVec // labels: phase (Completed, Failed)
+	PodFailures      *prometheus.CounterVec // labels: cause (api.FailureCause)
 	ThawedByDeadline prometheus.Counter
 	ThawedOnRestart  prometheus.Counter
 
@@ -52,8 +53,10 @@ func NewAgent(reg prometheus.Registerer) *Agent {
 		UploadedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_uploaded_bytes_total", Help: "Bytes written to the repository."}),
 		PodsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quiesce_pod_backups_total",
 			Help: "Pod backups finished, by final phase."}, []string{"phase"}),
+		PodFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quiesce_pod_backup_failures_total",
+			Help: "Failed pod backups, by the cause of the first failure (FreezeDeadline, PreHookFailed, CaptureFailed, ...)."}, []string{"cause"}),
 		ThawedByDeadline: prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_thawed_by_deadline_total",
-			Help: "Pods thawed because their freeze deadline passed before the capture finished."}),
+			Help: "Pods frozen and thawed because their freeze deadline passed (pre-hooks, group wait or capture overran)."}),
 		ThawedOnRestart: prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_thawed_on_restart_total",
 			Help: "Pods found frozen in the journal at agent start and thawed."}),
 		RestoreBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "quiesce_volume_restore_bytes_total",
@@ -65,7 +68,7 @@ func NewAgent(reg prometheus.Registerer) *Agent {
 	}
 	reg.MustRegister(m.RestoreBytes, m.RestoreDuration, m.RestoreHooks)
 	reg.MustRegister(m.HookDuration, m.FreezeWindow, m.ControlOverhead, m.CaptureDuration, m.UploadDuration,
-		m.CaptureBytes, m.CaptureFiles, m.UploadedBytes, m.PodsFinished, m.ThawedByDeadline, m.ThawedOnRestart)
+		m.CaptureBytes, m.CaptureFiles, m.UploadedBytes, m.PodsFinished, m.PodFailures, m.ThawedByDeadline, m.ThawedOnRestart)
 	return m
 }
 

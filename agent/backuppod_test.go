@@ -90,18 +90,18 @@ func (f *fakeVolumes) Upload(ctx context.Context, _ BackupRef, pod *api.PodAssig
 	return out, f.uploadErr
 }
 
-func newRun(t *testing.T, h Hooks, v Volumes, maxFreeze time.Duration) (*podRun, *[]api.PodResult, *journal.Journal) {
+func newRun(t *testing.T, h Hooks, v Volumes, maxFreeze time.Duration) (*backupPod, *[]api.PodResult, *journal.Journal) {
 	j, err := journal.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var reports []api.PodResult
 	var mu sync.Mutex
-	return &podRun{
+	return &backupPod{
 		backup: "b1", nodeBackup: "b1-node-a",
 		pod:   &api.PodAssignment{Namespace: "shop", Name: "db-0", UID: "u1", Volumes: []api.VolumeAssignment{{Name: "data", Source: "shop/pod/db-0/data"}}},
 		plan:  phase.Plan{MaxFreeze: maxFreeze, Staged: true},
-		hooks: h, vols: v, journal: j, slots: make(chan struct{}, 1),
+		hooks: h, vols: v, journal: j, slot: captureSlot{slots: make(chan struct{}, 1)},
 		report: func(p api.PodResult) { mu.Lock(); reports = append(reports, p); mu.Unlock() },
 		log:    zaptest.NewLogger(t), now: time.Now,
 	}, &reports, j
