@@ -12,95 +12,61 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/kwait"
 )
 
 // errPodGone: the pod was deleted or replaced by one with another UID.
 var errPodGone = errors.New("pod gone")
 
-// waitPod watches the pod until cond holds and returns it. It fails when
+// waitPod waits until cond holds for the pod and returns it. It fails when
 // the pod is deleted, replaced (another UID) or has ended, and with ctx's
 // error when ctx ends first; it then also returns the last pod it saw.
+// Failures to reach the API server are retried.
 func waitPod(ctx context.Context, c client.WithWatch, log *zap.Logger, ns, name, uid string, cond func(*corev1.Pod) bool) (*corev1.Pod, error) {
 	var last *corev1.Pod
-	check := func(p *corev1.Pod) (bool, error) {
-		if string(p.UID) != uid {
-			return false, fmt.Errorf("pod %s/%s has uid %s, the restore created %s: %w (it was recreated)", ns, name, p.UID, uid, errPodGone)
+	b := &kwait.Backoff{Min: 250 * time.Millisecond, Max: 10 * time.Second}
+	open := func(ctx context.Context) ([]watch.Interface, error) {
+		w, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace(ns), client.MatchingFields{"metadata.name": name},
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: kwait.FromCache}})
+		if err != nil {
+			return nil, err
 		}
-		last = p
-		if cond(p) {
-			return true, nil
+		return []watch.Interface{w}, nil
+	}
+	read := func(ctx context.Context) (bool, kwait.Seen, error) {
+		var p corev1.Pod
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &p); err != nil {
+			if apierrors.IsNotFound(err) {
+				return false, nil, kwait.Permanent(fmt.Errorf("pod %s/%s: %w (deleted)", ns, name, errPodGone))
+			}
+			return false, nil, err
+		}
+		b.Reset()
+		if string(p.UID) != uid {
+			return false, nil, kwait.Permanent(fmt.Errorf("pod %s/%s has uid %s, the restore created %s: %w (it was recreated)", ns, name, p.UID, uid, errPodGone))
+		}
+		last = &p
+		if cond(&p) {
+			return true, nil, nil
 		}
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			return false, fmt.Errorf("pod %s/%s is %s", ns, name, p.Status.Phase)
+			return false, nil, kwait.Permanent(fmt.Errorf("pod %s/%s is %s", ns, name, p.Status.Phase))
 		}
-		return false, nil
+		seen := kwait.Seen{}
+		seen.Add(&p)
+		return false, seen, nil
 	}
-	backoff := 250 * time.Millisecond
-	for {
-		// Watch first, then get: no change after the get is missed.
-		w, err := c.Watch(ctx, &corev1.PodList{}, client.InNamespace(ns), client.MatchingFields{"metadata.name": name})
-		if err == nil {
-			var p corev1.Pod
-			if err = c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &p); err == nil {
-				if done, err := check(&p); done || err != nil {
-					w.Stop()
-					return last, err
-				}
-				backoff = 250 * time.Millisecond
-				done, err := waitEvents(ctx, w, name, check)
-				w.Stop()
-				if done || err != nil {
-					return last, err
-				}
-				continue // the watch closed: start over
-			}
-			w.Stop()
-			if apierrors.IsNotFound(err) {
-				return last, fmt.Errorf("pod %s/%s: %w (deleted)", ns, name, errPodGone)
-			}
-		}
-		if ctx.Err() != nil {
-			return last, ctx.Err()
-		}
-		log.Warn("get/watch pod failed; retrying", zap.Error(err), zap.Duration("in", backoff))
-		sleep(ctx, backoff)
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-// waitEvents checks each change of the named pod until check is done or
-// fails, the watch closes (false, nil) or ctx ends.
-func waitEvents(ctx context.Context, w watch.Interface, name string, check func(*corev1.Pod) (bool, error)) (bool, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return false, nil
-			}
-			p, isPod := ev.Object.(*corev1.Pod)
-			if !isPod || p.Name != name { // field selectors are not honoured everywhere (fake clients)
-				continue
-			}
-			switch ev.Type {
-			case watch.Deleted:
-				if _, err := check(p); err != nil {
-					return false, err // another pod of that name went
-				}
-				return false, fmt.Errorf("pod %s/%s: %w (deleted)", p.Namespace, name, errPodGone)
-			case watch.Added, watch.Modified:
-				if done, err := check(p); done || err != nil {
-					return done, err
-				}
-			}
-		}
-	}
+	err := kwait.Retry(ctx, b, func(ctx context.Context) error { return kwait.Until(ctx, open, read) },
+		func(err error, in time.Duration) {
+			log.Warn("get/watch pod failed; retrying", zap.String("pod", ns+"/"+name), zap.Error(err), zap.Duration("in", in))
+		})
+	return last, err
 }
 
 func initStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {
