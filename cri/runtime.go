@@ -104,11 +104,26 @@ type Reaper interface {
 	ReapHolds(ctx context.Context, c ContainerRef) (killed int, err error)
 }
 
+// Pauser freezes a container's processes without anything inside it (the
+// runtime's cgroup freezer): a paused container does no I/O, so a copy of
+// its volumes taken meanwhile is a point in time, for images with no shell
+// and no client to quiesce them with.
+type Pauser interface {
+	// Pause freezes every process of the container. Pausing a paused
+	// container is not an error.
+	Pause(ctx context.Context, c ContainerRef) error
+	// Resume thaws the container. Resuming a container that is not paused
+	// is not an error, so a restarted agent can resume whatever an earlier
+	// process may have paused.
+	Resume(ctx context.Context, c ContainerRef) error
+}
+
 // Runtime is everything the agent needs from a node's container runtime.
 type Runtime interface {
 	Execer
 	Holder
 	Reaper
+	Pauser
 }
 
 // Error kinds. Implementations wrap them with the container and the cause,

@@ -74,6 +74,7 @@ func RuntimeSuite(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"HoldReleaseTimeoutKillsTree", testHoldReleaseTimeout},
 		{"HoldCancelledCallerReleases", testHoldCancel},
 		{"ReapHoldsKillsOrphansOnly", testReapHolds},
+		{"PauseStopsCommandsUntilResume", testPauseResume},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			run := func(t *testing.T, f func(t *testing.T)) { f(t) }
@@ -261,6 +262,35 @@ func testReapHolds(t *testing.T, tg Target) {
 	ref.Container = "no-such-container"
 	if _, err := tg.Runtime.ReapHolds(t.Context(), ref); !errors.Is(err, cri.ErrContainerNotFound) {
 		t.Fatalf("ReapHolds in %s: %v; want ErrContainerNotFound", ref, err)
+	}
+}
+
+// testPauseResume: nothing runs in a paused container; Pause and Resume
+// are idempotent (a restarted agent resumes blindly); after Resume commands
+// run again.
+func testPauseResume(t *testing.T, tg Target) {
+	for range 2 {
+		if err := tg.Runtime.Pause(t.Context(), tg.Running); err != nil {
+			t.Fatalf("Pause: %v", err)
+		}
+	}
+	res, err := tg.Runtime.Exec(t.Context(), tg.Running, CmdOutput, tg.Timeout)
+	if err == nil && !res.TimedOut {
+		t.Fatalf("Exec in a paused container ran: exit %d, %q; want an error or a timeout", res.ExitCode, res.Stdout)
+	}
+	for range 2 {
+		if err := tg.Runtime.Resume(t.Context(), tg.Running); err != nil {
+			t.Fatalf("Resume: %v", err)
+		}
+	}
+	res, err = tg.Runtime.Exec(t.Context(), tg.Running, CmdOutput, tg.Timeout)
+	if err != nil || res.ExitCode != 3 {
+		t.Fatalf("Exec after Resume = %d, %v; want exit 3", res.ExitCode, err)
+	}
+	ref := tg.Running
+	ref.Container = "no-such-container"
+	if err := tg.Runtime.Pause(t.Context(), ref); !errors.Is(err, cri.ErrContainerNotFound) {
+		t.Fatalf("Pause of %s: %v; want ErrContainerNotFound", ref, err)
 	}
 }
 

@@ -66,6 +66,8 @@ type Call struct {
 type Runtime struct {
 	mu         sync.Mutex
 	containers map[key]bool // running?
+	paused     map[key]bool
+	pauses     []PauseCall
 	programs   map[string]Program
 	errs       map[string]error
 	calls      []Call
@@ -79,7 +81,7 @@ var _ cri.Runtime = (*Runtime)(nil)
 
 // New returns a fake with no containers.
 func New() *Runtime {
-	return &Runtime{containers: map[key]bool{}, programs: map[string]Program{}, errs: map[string]error{}, live: map[int]*process{}}
+	return &Runtime{containers: map[key]bool{}, paused: map[key]bool{}, programs: map[string]Program{}, errs: map[string]error{}, live: map[int]*process{}}
 }
 
 // AddContainer declares a container, running or not.
@@ -164,6 +166,8 @@ func (r *Runtime) start(ref cri.ContainerRef, cmd []string, hold bool, onLine fu
 		return nil, fmt.Errorf("%s (uid %s): no such container: %w", ref, ref.PodUID, cri.ErrContainerNotFound)
 	case !running:
 		return nil, fmt.Errorf("%s: not running: %w", ref, cri.ErrContainerNotRunning)
+	case r.paused[key{ref.PodUID, ref.Container}]:
+		return nil, fmt.Errorf("%s: cannot exec in a paused container", ref)
 	case len(cmd) == 0:
 		return nil, fmt.Errorf("%s: empty command", ref)
 	}
@@ -408,3 +412,58 @@ func (b *lineBuffer) bytes() ([]byte, bool) {
 
 // ErrInjected is a convenience error for FailWith.
 var ErrInjected = errors.New("injected failure")
+
+// PauseCall records one Pause or Resume.
+type PauseCall struct {
+	Ref   cri.ContainerRef
+	Pause bool
+	Err   error
+}
+
+// PauseCalls returns every Pause and Resume, in order.
+func (r *Runtime) PauseCalls() []PauseCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.pauses)
+}
+
+// Paused reports whether the container is paused.
+func (r *Runtime) Paused(ref cri.ContainerRef) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.paused[key{ref.PodUID, ref.Container}]
+}
+
+// SetPaused marks a container paused, as an earlier agent process would
+// have left it.
+func (r *Runtime) SetPaused(ref cri.ContainerRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.paused[key{ref.PodUID, ref.Container}] = true
+}
+
+// Pause implements cri.Pauser.
+func (r *Runtime) Pause(_ context.Context, ref cri.ContainerRef) error { return r.setPaused(ref, true) }
+
+// Resume implements cri.Pauser.
+func (r *Runtime) Resume(_ context.Context, ref cri.ContainerRef) error {
+	return r.setPaused(ref, false)
+}
+
+func (r *Runtime) setPaused(ref cri.ContainerRef, pause bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := key{ref.PodUID, ref.Container}
+	running, ok := r.containers[k]
+	var err error
+	switch {
+	case !ok:
+		err = fmt.Errorf("%s (uid %s): no such container: %w", ref, ref.PodUID, cri.ErrContainerNotFound)
+	case !running:
+		err = fmt.Errorf("%s: not running: %w", ref, cri.ErrContainerNotRunning)
+	default:
+		r.paused[k] = pause
+	}
+	r.pauses = append(r.pauses, PauseCall{Ref: ref, Pause: pause, Err: err})
+	return err
+}
