@@ -20,7 +20,7 @@ type CRIHooks struct {
 }
 
 func (h *CRIHooks) opts(backup string, pod *api.PodAssignment) hookrun.Options {
-	return hookrun.Options{Logger: h.Log.With(zap.String("backup", backup))}
+	return hookrun.Options{Logger: h.Log.With(zap.String("backup", backup)), Pause: pod.Pause}
 }
 
 func podRef(pod *api.PodAssignment) hookrun.PodRef {
@@ -38,8 +38,9 @@ func (h *CRIHooks) Freeze(ctx context.Context, backup string, pod *api.PodAssign
 	return thaw, toAPIResults(res), res.Err() == nil
 }
 
-// ThawOnly implements Hooks: the pod's held pre-hooks, if any are left from
-// an earlier agent process, are reaped, then its post-hooks run.
+// ThawOnly implements Hooks: the containers the pod pauses are resumed and
+// its held pre-hooks, if any are left from an earlier agent process, are
+// reaped, then its post-hooks run.
 func (h *CRIHooks) ThawOnly(ctx context.Context, backup string, pod *api.PodAssignment) ([]api.HookResult, bool) {
 	f := hookrun.Resume(h.Runtime, podRef(pod), hook.FromResolved(hook.PreBackup, pod.PreHooks), h.opts(backup, pod))
 	r := f.Thaw(ctx, hook.FromResolved(hook.PostBackup, pod.PostHooks), false)

@@ -40,6 +40,9 @@ type Plan struct {
 	// Results holds the pods that will not reach an agent: skipped (not
 	// Running) or failed (invalid hooks, no agent on their node).
 	Results []api.PodResult
+	// Warnings name what may go wrong with a planned pod (a liveness probe
+	// shorter than the pause), for the Backup's status.
+	Warnings []string
 }
 
 // BuildPlan selects the Backup's pods among pods and assigns them to nodes.
@@ -105,6 +108,10 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		if err != nil {
 			reasons = append(reasons, err.Error())
 		}
+		pause, warnings, err := freezeOf(pod, podMaxFreeze)
+		if err != nil {
+			reasons = append(reasons, err.Error())
+		}
 		switch {
 		case len(reasons) > 0:
 			// Nothing of this pod runs: half its hooks could freeze it
@@ -122,8 +129,9 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		a := api.PodAssignment{
 			Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID),
 			PreHooks: hook.ToResolved(pre), PostHooks: hook.ToResolved(post),
-			MaxFreeze: &metav1.Duration{Duration: podMaxFreeze},
+			MaxFreeze: &metav1.Duration{Duration: podMaxFreeze}, Pause: pause,
 		}
+		plan.Warnings = append(plan.Warnings, warnings...)
 		if group != "" {
 			a.Group = &api.GroupRef{Name: group, Order: order}
 		}

@@ -118,6 +118,12 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 		c.fail(ctx, b, err.Error())
 		return err
 	}
+	for _, w := range plan.Warnings {
+		log.Warn("plan warning", zap.String("warning", w))
+		if c.Events != nil {
+			c.Events.Eventf(b, corev1.EventTypeWarning, "PauseOutlastsLivenessProbe", "%s", w)
+		}
+	}
 	names := []string{}
 	nodes := make([]string, 0, len(plan.Nodes))
 	for n := range plan.Nodes {

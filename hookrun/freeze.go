@@ -21,6 +21,9 @@ type Frozen struct {
 	// orphaned are Hold-mode pre-hooks an earlier process started (Resume):
 	// Thaw reaps them.
 	orphaned []hook.Hook
+	// paused are the containers to resume in Thaw: those Freeze tried to
+	// pause, or after Resume all that the pod asks to pause.
+	paused []string
 
 	once    sync.Once
 	results Results
@@ -32,8 +35,9 @@ type holding struct {
 	res  Result
 }
 
-// Freeze runs a pod's pre-backup hooks in order. Exec-mode hooks run to
-// completion; Hold-mode hooks are started and left running once ready. A
+// Freeze runs a pod's pre-backup hooks in order, then pauses the containers
+// opts.Pause names. Exec-mode hooks run to completion; Hold-mode hooks are
+// started and left running once ready. A
 // failing hook with OnError Fail stops the rest; Results.Err then says the
 // pod must not be captured, but the caller must still call Thaw, which
 // releases what was held. If ctx is cancelled while hooks are held, the
@@ -47,16 +51,20 @@ func Freeze(ctx context.Context, rt cri.Runtime, pod PodRef, pre []hook.Hook, op
 		}
 		return f.hold(ctx, h)
 	})
+	if res.Err() == nil && len(opts.Pause) > 0 {
+		res = append(res, f.pause(ctx, opts.Pause)...)
+	}
 	return f, res
 }
 
 // Resume returns a Frozen for a pod that an earlier process froze (the
 // agent restarted while the pod was frozen, as its journal says): nothing
 // is held by this process, but the pod's Hold-mode pre-hooks may still be
-// running in its containers. Its Thaw kills them (cri.Reaper) instead of
+// running in its containers, and the containers it pauses may be paused.
+// Its Thaw resumes them, kills the held hooks (cri.Reaper) instead of
 // releasing them, then runs the post-hooks as usual.
 func Resume(rt cri.Runtime, pod PodRef, pre []hook.Hook, opts Options) *Frozen {
-	f := &Frozen{rt: rt, pod: pod, opts: opts}
+	f := &Frozen{rt: rt, pod: pod, opts: opts, paused: opts.Pause}
 	for _, h := range pre {
 		if h.Mode == hook.Hold {
 			f.orphaned = append(f.orphaned, h)
@@ -110,7 +118,8 @@ const thawSlack = 30 * time.Second
 // ThawBudget is how long Thaw may run once ctx is cancelled: every release
 // and post-hook at its full timeout (retries included), plus slack.
 func (f *Frozen) ThawBudget(post []hook.Hook) time.Duration {
-	d := thawSlack + time.Duration(len(f.orphaned))*time.Minute
+	d := thawSlack + time.Duration(len(f.orphaned))*time.Minute +
+		time.Duration(len(f.paused)*resumeAttempts)*(resumeCallBound+f.opts.retryDelay())
 	for _, h := range f.holds {
 		d += holdOptions(h.h).ReleaseTimeout
 	}
@@ -124,8 +133,8 @@ func (f *Frozen) ThawBudget(post []hook.Hook) time.Duration {
 	return d
 }
 
-// Thaw releases the held hooks (in reverse order, like unlocking), then runs
-// the post-backup hooks in order, each gated by its When on captureOK (pass
+// Thaw resumes the paused containers, releases the held hooks (in reverse
+// order, like unlocking), then runs the post-backup hooks in order, each gated by its When on captureOK (pass
 // false when the pre-hooks or the capture failed). Releasing comes first so
 // the application is frozen no longer than needed, and is never skipped: a
 // failing release does not stop the other releases or the post-hooks. Thaw
@@ -137,6 +146,9 @@ func (f *Frozen) Thaw(ctx context.Context, post []hook.Hook, captureOK bool) Res
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.ThawBudget(post))
 		defer cancel()
 		log := f.opts.logger()
+		// Resume first: a held hook's release and the post-hooks run in
+		// the containers, and a kill of a paused process waits for the thaw.
+		f.results = append(f.results, f.resume(ctx)...)
 		f.results = append(f.results, f.reap(ctx)...)
 		for _, h := range slices.Backward(f.holds) {
 			r := h.res

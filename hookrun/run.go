@@ -34,6 +34,9 @@ type Options struct {
 	// RetryDelay is the pause between attempts of a hook with Retries;
 	// 0 means 1s.
 	RetryDelay time.Duration
+	// Pause names the containers Freeze pauses through the runtime after
+	// the pre-hooks (backup.quiesce.dev/freeze), and Thaw resumes first.
+	Pause []string
 }
 
 func (o Options) logger() *zap.Logger {

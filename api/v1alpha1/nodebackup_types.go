@@ -123,6 +123,11 @@ type PodAssignment struct {
 	// MaxFreeze is the pod's freeze bound: the backup's, or the pod's
 	// annotation backup.quiesce.dev/max-freeze. The plan always sets it.
 	MaxFreeze *metav1.Duration `json:"maxFreeze,omitempty"`
+	// Pause names the containers the agent pauses through the container
+	// runtime after the pre-hooks and resumes before the post-hooks
+	// (annotation backup.quiesce.dev/freeze: containers).
+	// +optional
+	Pause []string `json:"pause,omitempty"`
 }
 
 // NodeBackupSpec is written by the coordinator and read by one node's agent.
