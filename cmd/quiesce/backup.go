@@ -22,6 +22,7 @@ import (
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/coordinator"
 	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/internal/render"
 	"github.com/quiesce-dev/quiesce/internal/runjob"
 	"github.com/quiesce-dev/quiesce/resources"
 )
@@ -360,38 +361,12 @@ func describeBackup(out io.Writer, b *api.Backup, details bool) {
 		fmt.Fprintf(out, "Warning:      %s\n", w)
 	}
 	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
+	o := render.Options{Indent: "  ", Detail: render.Summary}
+	if details {
+		o.Detail = render.Output
+	}
 	for _, p := range st.Pods {
-		freeze := "-"
-		if p.Freeze != nil {
-			freeze = p.Freeze.Duration.String()
-		}
-		fmt.Fprintf(out, "  %s/%s  node=%s  %s  freeze=%s", p.Namespace, p.Name, orDash(p.Node), p.Phase, freeze)
-		if p.ControlOverhead != nil {
-			fmt.Fprintf(out, "  overhead=%s", p.ControlOverhead.Duration)
-		}
-		fmt.Fprintln(out)
-		if p.Reason != "" {
-			fmt.Fprintf(out, "    reason: %s\n", p.Reason)
-		}
-		if !details {
-			continue
-		}
-		for _, h := range p.Hooks {
-			fmt.Fprintf(out, "    hook %-5s %-24s container=%s  %s  %s  (%s)\n", h.Phase, h.Name, h.Container, h.Outcome(), h.Duration.Duration, h.Source)
-			if h.Output != "" {
-				for _, l := range strings.Split(strings.TrimRight(h.Output, "\n"), "\n") {
-					fmt.Fprintf(out, "      | %s\n", l)
-				}
-			}
-		}
-		for _, v := range p.Volumes {
-			fmt.Fprintf(out, "    volume %-16s snapshot=%s files=%d bytes=%d uploaded=%d capture=%s upload=%s", v.Name, orDash(v.SnapshotID),
-				v.Files, v.Bytes, v.UploadedBytes, v.Capture.Duration, v.Upload.Duration)
-			if v.Error != "" {
-				fmt.Fprintf(out, " error=%s", v.Error)
-			}
-			fmt.Fprintln(out)
-		}
+		render.BackupPod(out, p, o)
 	}
 }
 
@@ -439,7 +414,7 @@ func durationOrDash(start, end *metav1.Time) string {
 	if start == nil || end == nil {
 		return "-"
 	}
-	return end.Sub(start.Time).Round(time.Millisecond).String()
+	return render.Duration(end.Sub(start.Time))
 }
 
 func truncate(s string, n int) string {

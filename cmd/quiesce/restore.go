@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/render"
 	"github.com/quiesce-dev/quiesce/internal/runjob"
 	"github.com/quiesce-dev/quiesce/resources"
 	"github.com/quiesce-dev/quiesce/restore"
@@ -457,33 +458,12 @@ func describeRestore(out io.Writer, r *api.Restore, details bool) {
 	}
 
 	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
+	o := render.Options{Indent: "  ", Detail: render.Rows}
+	if details {
+		o.Detail = render.Output
+	}
 	for _, p := range st.Pods {
-		fmt.Fprintf(out, "  %s/%s  node=%s  %s\n", p.Namespace, p.Name, orDash(p.Node), p.Phase)
-		if p.Reason != "" {
-			fmt.Fprintf(out, "    reason: %s\n", p.Reason)
-		}
-		for _, v := range p.Volumes {
-			fmt.Fprintf(out, "    volume %-16s snapshot=%s files=%d bytes=%d duration=%s", v.Name, orDash(v.SnapshotID), v.Files, v.Bytes, v.Duration.Duration)
-			if v.Error != "" {
-				fmt.Fprintf(out, " error=%s", v.Error)
-			}
-			fmt.Fprintln(out)
-		}
-		for _, h := range p.Hooks {
-			fmt.Fprintf(out, "    hook %-24s container=%s  %s  %s\n", h.Name, h.Container, h.Outcome(), h.Duration.Duration)
-			if details {
-				printOutput(out, h.Output, "      | ")
-			}
-		}
-	}
-}
-
-func printOutput(out io.Writer, text, prefix string) {
-	if text == "" {
-		return
-	}
-	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(out, "%s%s\n", prefix, l)
+		render.RestorePod(out, p, o)
 	}
 }
 
@@ -543,20 +523,6 @@ func printRestoreLogs(out io.Writer, r *api.Restore) {
 		fmt.Fprintf(out, "restore %s/%s: %s, no pods with volume data or hooks\n", r.Namespace, r.Name, orDash(string(r.Status.Phase)))
 	}
 	for _, p := range r.Status.Pods {
-		fmt.Fprintf(out, "=== %s/%s (node %s): %s\n", p.Namespace, p.Name, orDash(p.Node), p.Phase)
-		if p.Reason != "" {
-			fmt.Fprintf(out, "reason: %s\n", p.Reason)
-		}
-		for _, v := range p.Volumes {
-			fmt.Fprintf(out, "volume %s: snapshot %s, %d files, %d bytes in %s", v.Name, orDash(v.SnapshotID), v.Files, v.Bytes, v.Duration.Duration)
-			if v.Error != "" {
-				fmt.Fprintf(out, ": error: %s", v.Error)
-			}
-			fmt.Fprintln(out)
-		}
-		for _, h := range p.Hooks {
-			fmt.Fprintf(out, "hook %s (container %s, %s): %s in %s\n", h.Name, h.Container, orDash(h.Source), h.Outcome(), h.Duration.Duration)
-			printOutput(out, h.Output, "  | ")
-		}
+		render.RestorePod(out, p, render.Options{Detail: render.Output})
 	}
 }
