@@ -319,34 +319,21 @@ func restoreProgressLine(r *api.Restore) string {
 		orDash(strings.Join(parts, " ")))
 }
 
-func newRestoreGetCommand(kf *kubeFlags) *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "get [NAME]",
-		Short: "List Restores",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kf.client()
-			if err != nil {
-				return err
-			}
-			var list api.RestoreList
-			if err := c.List(cmd.Context(), &list, client.InNamespace(kf.namespace)); err != nil {
-				return err
-			}
-			items, err := newestFirst(list.Items, "restore", kf.namespace, args)
-			if err != nil {
-				return err
-			}
-			if output != "" {
-				return printObject(cmd.OutOrStdout(), output, items)
-			}
-			return printRestoreTable(cmd.OutOrStdout(), items)
-		},
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
-	return cmd
+// restores is how get and describe show Restores.
+var restores = kindView[api.Restore, *api.Restore]{kind: "restore", title: "Restore",
+	list: func(ctx context.Context, c client.Client, namespace string) ([]api.Restore, error) {
+		var list api.RestoreList
+		err := c.List(ctx, &list, client.InNamespace(namespace))
+		return list.Items, err
+	},
+	table: printRestoreTable,
+	describe: func(_ context.Context, out io.Writer, r *api.Restore, details bool) error {
+		describeRestore(out, r, details)
+		return nil
+	},
 }
+
+func newRestoreGetCommand(kf *kubeFlags) *cobra.Command { return restores.getCommand(kf) }
 
 func printRestoreTable(out io.Writer, items []api.Restore) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -361,33 +348,8 @@ func printRestoreTable(out io.Writer, items []api.Restore) error {
 }
 
 func newRestoreDescribeCommand(kf *kubeFlags) *cobra.Command {
-	var (
-		output  string
-		details bool
-	)
-	cmd := &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a Restore: objects not created, per pod its volumes and hooks, errors and warnings",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kf.client()
-			if err != nil {
-				return err
-			}
-			var r api.Restore
-			if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: kf.namespace, Name: args[0]}, &r); err != nil {
-				return fmt.Errorf("restore %s/%s: %w", kf.namespace, args[0], err)
-			}
-			if output != "" {
-				return printObject(cmd.OutOrStdout(), output, &r)
-			}
-			describeRestore(cmd.OutOrStdout(), &r, details)
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
-	cmd.Flags().BoolVar(&details, "details", false, "every object not created, hook output excerpts")
-	return cmd
+	return restores.describeCommand(kf, "Show a Restore: objects not created, per pod its volumes and hooks, errors and warnings", "",
+		"every object not created, hook output excerpts")
 }
 
 // describeItems is how many objects not created describe lists without
