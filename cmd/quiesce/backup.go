@@ -190,11 +190,7 @@ func printFinal(out io.Writer, b *api.Backup) error {
 // describe --details lists the stored objects from (nil: none).
 func backups(rf *repoFlags) kindView[api.Backup, *api.Backup] {
 	return kindView[api.Backup, *api.Backup]{kind: "backup", title: "Backup",
-		list: func(ctx context.Context, c client.Client, namespace string) ([]api.Backup, error) {
-			var list api.BackupList
-			err := c.List(ctx, &list, client.InNamespace(namespace))
-			return list.Items, err
-		},
+		list:  listed(func(l *api.BackupList) []api.Backup { return l.Items }),
 		table: printBackupTable,
 		describe: func(ctx context.Context, out io.Writer, b *api.Backup, details bool) error {
 			describeBackup(out, b, details)

@@ -321,11 +321,7 @@ func restoreProgressLine(r *api.Restore) string {
 
 // restores is how get and describe show Restores.
 var restores = kindView[api.Restore, *api.Restore]{kind: "restore", title: "Restore",
-	list: func(ctx context.Context, c client.Client, namespace string) ([]api.Restore, error) {
-		var list api.RestoreList
-		err := c.List(ctx, &list, client.InNamespace(namespace))
-		return list.Items, err
-	},
+	list:  listed(func(l *api.RestoreList) []api.Restore { return l.Items }),
 	table: printRestoreTable,
 	describe: func(_ context.Context, out io.Writer, r *api.Restore, details bool) error {
 		describeRestore(out, r, details)

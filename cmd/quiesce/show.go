@@ -31,6 +31,21 @@ type kindView[T any, P interface {
 	describe func(ctx context.Context, out io.Writer, obj P, details bool) error
 }
 
+// listed is a kindView's list: the items of a list type L read in a
+// namespace.
+func listed[T, L any, PL interface {
+	*L
+	client.ObjectList
+}](items func(*L) []T) func(context.Context, client.Client, string) ([]T, error) {
+	return func(ctx context.Context, c client.Client, namespace string) ([]T, error) {
+		l := PL(new(L))
+		if err := c.List(ctx, l, client.InNamespace(namespace)); err != nil {
+			return nil, err
+		}
+		return items(l), nil
+	}
+}
+
 // get prints what `get [NAME]` lists.
 func (v kindView[T, P]) get(ctx context.Context, c client.Client, namespace string, args []string, output string, out io.Writer) error {
 	items, err := v.list(ctx, c, namespace)
