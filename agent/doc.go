@@ -13,4 +13,8 @@
 // container through a signal file in an emptyDir, then runs the pod's
 // post-restore hooks through the container runtime once their containers
 // run. Restores keep no journal: restoring again gives the same data.
+//
+// Subpackages: phase (the pure per-pod state machine), journal (the
+// node-local record of frozen pods) and kubeletpath (a pod volume's
+// directory under the kubelet's root, found before the pod is frozen).
 package agent

@@ -2,11 +2,10 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"time"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/render"
 )
 
 // LogStore keeps a pod's backup log with the backup, in the repository,
@@ -15,36 +14,15 @@ type LogStore interface {
 	PutLog(ctx context.Context, backup, key, text string) error
 }
 
+// storedLog is how much of a pod's result its stored log holds: every row
+// and hook output, with the pod's UID and freeze start to match node logs.
+var storedLog = render.Options{Detail: render.Output, IDs: true}
+
 // podLog renders a pod's final result as the text `quiesce backup logs`
 // prints.
 func podLog(node string, res api.PodResult) string {
+	res.Node = node
 	var b strings.Builder
-	fmt.Fprintf(&b, "pod %s/%s (uid %s) on node %s: %s\n", res.Namespace, res.Name, res.UID, node, res.Phase)
-	if res.Reason != "" {
-		fmt.Fprintf(&b, "reason: %s\n", res.Reason)
-	}
-	if res.FreezeStart != nil && res.Freeze != nil {
-		fmt.Fprintf(&b, "frozen %s at %s", res.Freeze.Duration, res.FreezeStart.UTC().Format(time.RFC3339Nano))
-		if res.ControlOverhead != nil {
-			fmt.Fprintf(&b, " (control overhead %s)", res.ControlOverhead.Duration)
-		}
-		b.WriteString("\n")
-	}
-	for _, h := range res.Hooks {
-		fmt.Fprintf(&b, "hook %s %s container=%s %s in %s (%s)\n", h.Phase, h.Name, h.Container, h.Outcome(), h.Duration.Duration, h.Source)
-		for _, l := range strings.Split(strings.TrimRight(h.Output, "\n"), "\n") {
-			if l != "" {
-				fmt.Fprintf(&b, "  | %s\n", l)
-			}
-		}
-	}
-	for _, v := range res.Volumes {
-		fmt.Fprintf(&b, "volume %s snapshot=%s files=%d bytes=%d uploaded=%d capture=%s upload=%s", v.Name, v.SnapshotID,
-			v.Files, v.Bytes, v.UploadedBytes, v.Capture.Duration, v.Upload.Duration)
-		if v.Error != "" {
-			fmt.Fprintf(&b, " error=%s", v.Error)
-		}
-		b.WriteString("\n")
-	}
+	render.BackupPod(&b, res, storedLog)
 	return b.String()
 }

@@ -8,8 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/quiesce-dev/quiesce/agent/kubeletpath"
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
-	"github.com/quiesce-dev/quiesce/fsbackup/kubeletpath"
 )
 
 // PathResolver finds the host directories of a pod's volumes. It runs

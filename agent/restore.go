@@ -132,7 +132,7 @@ func (r *Restorer) finish(ctx context.Context, run *restorePod, res api.RestoreP
 	if r.Logs != nil {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if err := r.Logs.PutLog(lctx, RestoreLogName(run.restore), r.Node+"/"+res.Namespace+"/"+res.Name, restorePodLog(r.Node, run.restore, res)); err != nil {
+		if err := r.Logs.PutLog(lctx, RestoreLogName(run.restore), r.Node+"/"+res.Namespace+"/"+res.Name, restorePodLog(r.Node, res)); err != nil {
 			run.log.Warn("restore log not stored", zap.Error(err))
 		}
 	}

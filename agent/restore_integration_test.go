@@ -22,10 +22,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/quiesce-dev/quiesce/agent/kubeletpath"
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/cri/containerd"
 	"github.com/quiesce-dev/quiesce/fsbackup"
-	"github.com/quiesce-dev/quiesce/fsbackup/kubeletpath"
 	"github.com/quiesce-dev/quiesce/internal/testenv"
 )
 

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,6 +8,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/render"
 )
 
 // Event reasons of restores, on pods.
@@ -30,8 +30,8 @@ func restoreEvents(rec record.EventRecorder, restore string, res api.RestorePodR
 		if v.Error != "" {
 			rec.Eventf(ref, corev1.EventTypeWarning, ReasonRestoreVolumeFailed, "restore %s: volume %s from snapshot %s: %s", restore, v.Name, v.SnapshotID, v.Error)
 		} else {
-			rec.Eventf(ref, corev1.EventTypeNormal, ReasonRestoreVolumeRestored, "restore %s: volume %s from snapshot %s: %d files, %d bytes in %s",
-				restore, v.Name, v.SnapshotID, v.Files, v.Bytes, v.Duration.Duration)
+			rec.Eventf(ref, corev1.EventTypeNormal, ReasonRestoreVolumeRestored, "restore %s: volume %s from snapshot %s: %d files, %s in %s",
+				restore, v.Name, v.SnapshotID, v.Files, render.Bytes(v.Bytes), render.Duration(v.Duration.Duration))
 		}
 	}
 	if res.Phase == api.RestorePodFailed && len(res.Volumes) == 0 && res.Reason != "" {
@@ -45,37 +45,16 @@ func restoreEvents(rec record.EventRecorder, restore string, res api.RestorePodR
 				restore, h.Name, h.Container, firstNonEmpty(h.Error, h.Outcome()))
 		default:
 			rec.Eventf(ref, corev1.EventTypeNormal, ReasonRestoreHookRan, "restore %s: post-restore hook %s in container %s ran in %s",
-				restore, h.Name, h.Container, h.Duration.Duration)
+				restore, h.Name, h.Container, render.Duration(h.Duration.Duration))
 		}
 	}
 }
 
 // restorePodLog renders a pod's final restore result as the text stored in
 // the repository for `quiesce restore logs`.
-func restorePodLog(node, restore string, res api.RestorePodResult) string {
+func restorePodLog(node string, res api.RestorePodResult) string {
+	res.Node = node
 	var b strings.Builder
-	fmt.Fprintf(&b, "restore %s: pod %s/%s (uid %s) on node %s: %s\n", restore, res.Namespace, res.Name, res.UID, node, res.Phase)
-	if res.Reason != "" {
-		fmt.Fprintf(&b, "reason: %s\n", res.Reason)
-	}
-	for _, v := range res.Volumes {
-		fmt.Fprintf(&b, "volume %s snapshot=%s files=%d bytes=%d duration=%s", v.Name, v.SnapshotID, v.Files, v.Bytes, v.Duration.Duration)
-		if v.Error != "" {
-			fmt.Fprintf(&b, " error=%s", v.Error)
-		}
-		b.WriteString("\n")
-	}
-	for _, h := range res.Hooks {
-		fmt.Fprintf(&b, "hook %s %s container=%s %s in %s (%s)\n", h.Phase, h.Name, h.Container, h.Outcome(), h.Duration.Duration, h.Source)
-		out := h.Output
-		if h.Error != "" && h.TimedOut {
-			out = h.Error + "\n" + out // Outcome says only "timed out"
-		}
-		for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-			if l != "" {
-				fmt.Fprintf(&b, "  | %s\n", l)
-			}
-		}
-	}
+	render.RestorePod(&b, res, storedLog)
 	return b.String()
 }

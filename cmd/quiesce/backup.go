@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,11 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/coordinator"
 	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/internal/render"
 	"github.com/quiesce-dev/quiesce/internal/runjob"
 	"github.com/quiesce-dev/quiesce/resources"
 )
@@ -188,102 +186,44 @@ func printFinal(out io.Writer, b *api.Backup) error {
 	return nil
 }
 
-// newestFirst is what `get [NAME]` lists: the item named NAME (an error
-// naming it when there is none), or all of them, newest first.
-func newestFirst[T any, P interface {
-	*T
-	metav1.Object
-}](items []T, kind, namespace string, args []string) ([]T, error) {
-	out := items
-	if len(args) == 1 {
-		out = nil
-		for i := range items {
-			if P(&items[i]).GetName() == args[0] {
-				out = append(out, items[i])
+// backups is how get and describe show Backups; rf is the repository
+// describe --details lists the stored objects from (nil: none).
+func backups(rf *repoFlags) kindView[api.Backup, *api.Backup] {
+	return kindView[api.Backup, *api.Backup]{kind: "backup", title: "Backup",
+		list:  listed(func(l *api.BackupList) []api.Backup { return l.Items }),
+		table: printBackupTable,
+		describe: func(ctx context.Context, out io.Writer, b *api.Backup, details bool) error {
+			describeBackup(out, b, details)
+			if !details || rf == nil {
+				return nil
 			}
-		}
-		if len(out) == 0 {
-			return nil, fmt.Errorf("%s %s/%s not found", kind, namespace, args[0])
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		return P(&out[i]).GetCreationTimestamp().After(P(&out[j]).GetCreationTimestamp().Time)
-	})
-	return out, nil
-}
-
-func newBackupGetCommand(kf *kubeFlags) *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "get [NAME]",
-		Short: "List Backups",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kf.client()
-			if err != nil {
-				return err
-			}
-			var list api.BackupList
-			if err := c.List(cmd.Context(), &list, client.InNamespace(kf.namespace)); err != nil {
-				return err
-			}
-			items, err := newestFirst(list.Items, "backup", kf.namespace, args)
-			if err != nil {
-				return err
-			}
-			if output != "" {
-				return printObject(cmd.OutOrStdout(), output, items)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPHASE\tPODS\tHOOKS FAILED\tERRORS\tWARNINGS\tSTARTED\tDURATION\tEXPIRES")
-			for _, b := range items {
-				st := b.Status
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%d\t%d\t%s\t%s\t%s\n", b.Name, orDash(string(st.Phase)), len(st.Pods),
-					st.HooksFailed, st.HooksAttempted, len(st.Errors), len(st.Warnings), timeOrDash(st.StartTimestamp),
-					durationOrDash(st.StartTimestamp, st.CompletionTimestamp), timeOrDash(st.Expiration))
-			}
-			return tw.Flush()
+			return describeStoredObjects(ctx, out, rf, b.Name)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
-	return cmd
+}
+
+func newBackupGetCommand(kf *kubeFlags) *cobra.Command { return backups(nil).getCommand(kf) }
+
+func printBackupTable(out io.Writer, items []api.Backup) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPHASE\tPODS\tHOOKS FAILED\tERRORS\tWARNINGS\tSTARTED\tDURATION\tEXPIRES")
+	for _, b := range items {
+		st := b.Status
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%d\t%d\t%s\t%s\t%s\n", b.Name, orDash(string(st.Phase)), len(st.Pods),
+			st.HooksFailed, st.HooksAttempted, len(st.Errors), len(st.Warnings), timeOrDash(st.StartTimestamp),
+			durationOrDash(st.StartTimestamp, st.CompletionTimestamp), timeOrDash(st.Expiration))
+	}
+	return tw.Flush()
 }
 
 func newBackupDescribeCommand(kf *kubeFlags) *cobra.Command {
-	var (
-		output  string
-		details bool
-		rf      repoFlags
-	)
-	cmd := &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a Backup: per pod its hooks, volumes and freeze window",
-		Long: `Shows a Backup's status: per pod its hooks, volumes and freeze window.
+	rf := &repoFlags{}
+	cmd := backups(rf).describeCommand(kf, "Show a Backup: per pod its hooks, volumes and freeze window",
+		`Shows a Backup's status: per pod its hooks, volumes and freeze window.
 With --details, also every hook's output and every volume, and, when the
 repository is given (--repo or --s3-bucket, with --password-file or
 $QUIESCE_REPO_PASSWORD), the Kubernetes objects stored with the backup.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kf.client()
-			if err != nil {
-				return err
-			}
-			var b api.Backup
-			if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: kf.namespace, Name: args[0]}, &b); err != nil {
-				return fmt.Errorf("backup %s/%s: %w", kf.namespace, args[0], err)
-			}
-			if output != "" {
-				return printObject(cmd.OutOrStdout(), output, &b)
-			}
-			describeBackup(cmd.OutOrStdout(), &b, details)
-			if !details {
-				return nil
-			}
-			return describeStoredObjects(cmd.Context(), cmd.OutOrStdout(), &rf, b.Name)
-		},
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
-	cmd.Flags().BoolVar(&details, "details", false, "every hook with its output excerpt, every volume, the stored objects")
+		"every hook with its output excerpt, every volume, the stored objects")
 	rf.add(cmd.Flags())
 	return cmd
 }
@@ -360,56 +300,13 @@ func describeBackup(out io.Writer, b *api.Backup, details bool) {
 		fmt.Fprintf(out, "Warning:      %s\n", w)
 	}
 	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
+	o := render.Options{Indent: "  ", Detail: render.Summary}
+	if details {
+		o.Detail = render.Output
+	}
 	for _, p := range st.Pods {
-		freeze := "-"
-		if p.Freeze != nil {
-			freeze = p.Freeze.Duration.String()
-		}
-		fmt.Fprintf(out, "  %s/%s  node=%s  %s  freeze=%s", p.Namespace, p.Name, orDash(p.Node), p.Phase, freeze)
-		if p.ControlOverhead != nil {
-			fmt.Fprintf(out, "  overhead=%s", p.ControlOverhead.Duration)
-		}
-		fmt.Fprintln(out)
-		if p.Reason != "" {
-			fmt.Fprintf(out, "    reason: %s\n", p.Reason)
-		}
-		if !details {
-			continue
-		}
-		for _, h := range p.Hooks {
-			fmt.Fprintf(out, "    hook %-5s %-24s container=%s  %s  %s  (%s)\n", h.Phase, h.Name, h.Container, h.Outcome(), h.Duration.Duration, h.Source)
-			if h.Output != "" {
-				for _, l := range strings.Split(strings.TrimRight(h.Output, "\n"), "\n") {
-					fmt.Fprintf(out, "      | %s\n", l)
-				}
-			}
-		}
-		for _, v := range p.Volumes {
-			fmt.Fprintf(out, "    volume %-16s snapshot=%s files=%d bytes=%d uploaded=%d capture=%s upload=%s", v.Name, orDash(v.SnapshotID),
-				v.Files, v.Bytes, v.UploadedBytes, v.Capture.Duration, v.Upload.Duration)
-			if v.Error != "" {
-				fmt.Fprintf(out, " error=%s", v.Error)
-			}
-			fmt.Fprintln(out)
-		}
+		render.BackupPod(out, p, o)
 	}
-}
-
-func printObject(out io.Writer, format string, v any) error {
-	switch format {
-	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	case "yaml":
-		data, err := yaml.Marshal(v)
-		if err != nil {
-			return err
-		}
-		_, err = out.Write(data)
-		return err
-	}
-	return fmt.Errorf("-o %q: use json or yaml", format)
 }
 
 func orDash(s string) string {
@@ -439,7 +336,7 @@ func durationOrDash(start, end *metav1.Time) string {
 	if start == nil || end == nil {
 		return "-"
 	}
-	return end.Sub(start.Time).Round(time.Millisecond).String()
+	return render.Duration(end.Sub(start.Time))
 }
 
 func truncate(s string, n int) string {

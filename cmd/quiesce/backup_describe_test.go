@@ -92,3 +92,36 @@ Objects (3, collected 2026-11-26T02:00:00Z):
 		t.Fatalf("output without a repository: %q, want one line naming --repo", out.String())
 	}
 }
+
+// describe rounds what people read; -o json keeps the exact values.
+func TestDescribeBackupRounds(t *testing.T) {
+	start := metav1.NewTime(time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC))
+	end := metav1.NewTime(start.Add(72*time.Second + 345678*time.Microsecond))
+	freeze := metav1.Duration{Duration: 2634512 * time.Microsecond}
+	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b1"},
+		Status: api.BackupStatus{Phase: api.BackupPhaseCompleted, StartTimestamp: &start, CompletionTimestamp: &end,
+			Pods: []api.PodResult{{Namespace: "shop", Name: "db-0", Node: "node-a", Phase: api.PodCompleted, Freeze: &freeze,
+				Hooks:   []api.HookResult{{Name: "pg-freeze", Phase: "pre", Container: "db", Duration: metav1.Duration{Duration: 459123 * time.Microsecond}}},
+				Volumes: []api.VolumeResult{{Name: "data", SnapshotID: "k1", Files: 3, Bytes: 3_400_000, Capture: freeze}}}}}}
+	var out bytes.Buffer
+	describeBackup(&out, b, false)
+	for _, want := range []string{"Completed:    2026-11-26T02:01:12Z (1m12s)\n", "  pod shop/db-0 on node node-a: Completed, frozen 2.6s\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("describe lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "hook") {
+		t.Errorf("describe without --details lists hooks:\n%s", out.String())
+	}
+	out.Reset()
+	describeBackup(&out, b, true)
+	for _, want := range []string{"    hook pre pg-freeze container=db exit 0 in 459ms\n", "    volume data: snapshot k1, 3 files, 3.4 MB, capture 2.6s\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("describe --details lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := printObject(&out, "json", b); err != nil || !strings.Contains(out.String(), `"freeze": "2.634512s"`) {
+		t.Errorf("-o json (%v) does not keep the exact freeze:\n%s", err, out.String())
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/quiesce-dev/quiesce/fsbackup"
 	"github.com/quiesce-dev/quiesce/fsbackup/staging"
+	"github.com/quiesce-dev/quiesce/internal/render"
 )
 
 func newFsCommand() *cobra.Command {
@@ -155,15 +156,13 @@ func printProgress(w io.Writer, u fsbackup.ProgressUpdate) {
 		pct = 100 * float64(u.BytesDone) / float64(u.BytesEstimated)
 	}
 	fmt.Fprintf(w, "%s: %d/%d files, %s/%s (%.0f%%), uploaded %s, %d errors\n", u.Source, u.FilesDone, u.FilesEstimated,
-		mb(u.BytesDone), mb(u.BytesEstimated), pct, mb(u.BytesUploaded), u.FileErrors)
+		render.Bytes(u.BytesDone), render.Bytes(u.BytesEstimated), pct, render.Bytes(u.BytesUploaded), u.FileErrors)
 }
-
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 
 func printBackup(w io.Writer, o fsBackupOutput) {
 	if c := o.Capture; c != nil {
-		fmt.Fprintf(w, "captured %d files (%s) into %s in %.2fs: copied %d (%s, %d reflinked), removed %d, %s free\n",
-			c.Files, mb(c.Bytes), c.Dir, o.CaptureSeconds, c.CopiedFiles, mb(c.CopiedBytes), c.Reflinked, c.Removed, mb(c.FreeBytes))
+		fmt.Fprintf(w, "captured %d files (%s) into %s in %s: copied %d (%s, %d reflinked), removed %d, %s free\n",
+			c.Files, render.Bytes(c.Bytes), c.Dir, render.Duration(time.Duration(o.CaptureSeconds*float64(time.Second))), c.CopiedFiles, render.Bytes(c.CopiedBytes), c.Reflinked, c.Removed, render.Bytes(c.FreeBytes))
 	}
 	r := o.Result
 	for _, fe := range r.FileErrors {
@@ -176,13 +175,13 @@ func printBackup(w io.Writer, o fsBackupOutput) {
 	if r.SnapshotID == "" {
 		return
 	}
-	rate := 0.0
+	var rate int64
 	if s := r.Duration.Seconds(); s > 0 {
-		rate = float64(r.BytesRead) / 1e6 / s
+		rate = int64(float64(r.BytesRead) / s)
 	}
-	fmt.Fprintf(w, "snapshot %s of %s: %d files, %d dirs, %s (hashed %s, uploaded %s, %d unchanged) in %.2fs (%.0f MB/s)\n",
-		r.SnapshotID, r.Source, r.Files, r.Dirs, mb(r.BytesRead), mb(r.BytesHashed), mb(r.BytesUploaded), r.CachedFiles,
-		r.Duration.Seconds(), rate)
+	fmt.Fprintf(w, "snapshot %s of %s: %d files, %d dirs, %s (hashed %s, uploaded %s, %d unchanged) in %s (%s/s)\n",
+		r.SnapshotID, r.Source, r.Files, r.Dirs, render.Bytes(r.BytesRead), render.Bytes(r.BytesHashed), render.Bytes(r.BytesUploaded), r.CachedFiles,
+		render.Duration(r.Duration), render.Bytes(rate))
 }
 
 func newFsSnapshotsCommand(rf *repoFlags) *cobra.Command {
@@ -224,7 +223,7 @@ func newFsSnapshotsCommand(rf *repoFlags) *cobra.Command {
 					tags = append(tags, k+"="+v)
 				}
 				fmt.Fprintf(w, "%s  %s  %s  %d files  %s%s  %s\n", s.ID, s.StartTime.Format(time.RFC3339), s.Source,
-					s.Files, mb(s.Bytes), exp, strings.Join(tags, ","))
+					s.Files, render.Bytes(s.Bytes), exp, strings.Join(tags, ","))
 			}
 			return nil
 		},
@@ -250,8 +249,8 @@ func newFsRestoreCommand(rf *repoFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored %d files, %d dirs, %d symlinks (%s) into %s in %.2fs; deleted %d\n",
-				r.Files, r.Dirs, r.Symlinks, mb(r.Bytes), args[1], r.Duration.Seconds(), r.Deleted)
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %d files, %d dirs, %d symlinks (%s) into %s in %s; deleted %d\n",
+				r.Files, r.Dirs, r.Symlinks, render.Bytes(r.Bytes), args[1], render.Duration(r.Duration), r.Deleted)
 			return nil
 		},
 	}
@@ -289,7 +288,7 @@ func newFsVerifyCommand(rf *repoFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "snapshot %s: %d files, %s read back, no errors\n", args[0], r.Files, mb(r.Bytes))
+			fmt.Fprintf(cmd.OutOrStdout(), "snapshot %s: %d files, %s read back, no errors\n", args[0], r.Files, render.Bytes(r.Bytes))
 			return nil
 		},
 	}

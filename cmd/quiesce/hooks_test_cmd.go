@@ -22,6 +22,7 @@ import (
 	criContainerd "github.com/quiesce-dev/quiesce/cri/containerd"
 	"github.com/quiesce-dev/quiesce/hook"
 	"github.com/quiesce-dev/quiesce/hookrun"
+	"github.com/quiesce-dev/quiesce/internal/render"
 )
 
 type hooksTestFlags struct {
@@ -198,7 +199,7 @@ func printHookResults(out io.Writer, format string, rs hookrun.Results) error {
 		if r.TimedOut {
 			outcome += " (timed out)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Phase, r.Hook, r.Container, outcome, exit, r.Duration.Round(time.Millisecond), strings.Join(quoteArgs(r.Command), " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Phase, r.Hook, r.Container, outcome, exit, render.Duration(r.Duration), strings.Join(quoteArgs(r.Command), " "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/internal/render"
 )
 
 // repoFlags are shared by `quiesce repo` and `quiesce fs`.
@@ -190,7 +191,7 @@ func newRepoMaintenanceCommand(rf *repoFlags) *cobra.Command {
 			if full {
 				mode = "full"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s maintenance done in %s\n", mode, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s maintenance done in %s\n", mode, render.Duration(time.Since(start)))
 			return nil
 		},
 	}

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/render"
 	"github.com/quiesce-dev/quiesce/internal/runjob"
 	"github.com/quiesce-dev/quiesce/resources"
 	"github.com/quiesce-dev/quiesce/restore"
@@ -318,34 +319,17 @@ func restoreProgressLine(r *api.Restore) string {
 		orDash(strings.Join(parts, " ")))
 }
 
-func newRestoreGetCommand(kf *kubeFlags) *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "get [NAME]",
-		Short: "List Restores",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kf.client()
-			if err != nil {
-				return err
-			}
-			var list api.RestoreList
-			if err := c.List(cmd.Context(), &list, client.InNamespace(kf.namespace)); err != nil {
-				return err
-			}
-			items, err := newestFirst(list.Items, "restore", kf.namespace, args)
-			if err != nil {
-				return err
-			}
-			if output != "" {
-				return printObject(cmd.OutOrStdout(), output, items)
-			}
-			return printRestoreTable(cmd.OutOrStdout(), items)
-		},
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
-	return cmd
+// restores is how get and describe show Restores.
+var restores = kindView[api.Restore, *api.Restore]{kind: "restore", title: "Restore",
+	list:  listed(func(l *api.RestoreList) []api.Restore { return l.Items }),
+	table: printRestoreTable,
+	describe: func(_ context.Context, out io.Writer, r *api.Restore, details bool) error {
+		describeRestore(out, r, details)
+		return nil
+	},
 }
+
+func newRestoreGetCommand(kf *kubeFlags) *cobra.Command { return restores.getCommand(kf) }
 
 func printRestoreTable(out io.Writer, items []api.Restore) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -360,33 +344,8 @@ func printRestoreTable(out io.Writer, items []api.Restore) error {
 }
 
 func newRestoreDescribeCommand(kf *kubeFlags) *cobra.Command {
-	var (
-		output  string
-		details bool
-	)
-	cmd := &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a Restore: objects not created, per pod its volumes and hooks, errors and warnings",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kf.client()
-			if err != nil {
-				return err
-			}
-			var r api.Restore
-			if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: kf.namespace, Name: args[0]}, &r); err != nil {
-				return fmt.Errorf("restore %s/%s: %w", kf.namespace, args[0], err)
-			}
-			if output != "" {
-				return printObject(cmd.OutOrStdout(), output, &r)
-			}
-			describeRestore(cmd.OutOrStdout(), &r, details)
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
-	cmd.Flags().BoolVar(&details, "details", false, "every object not created, hook output excerpts")
-	return cmd
+	return restores.describeCommand(kf, "Show a Restore: objects not created, per pod its volumes and hooks, errors and warnings", "",
+		"every object not created, hook output excerpts")
 }
 
 // describeItems is how many objects not created describe lists without
@@ -457,33 +416,12 @@ func describeRestore(out io.Writer, r *api.Restore, details bool) {
 	}
 
 	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
+	o := render.Options{Indent: "  ", Detail: render.Rows}
+	if details {
+		o.Detail = render.Output
+	}
 	for _, p := range st.Pods {
-		fmt.Fprintf(out, "  %s/%s  node=%s  %s\n", p.Namespace, p.Name, orDash(p.Node), p.Phase)
-		if p.Reason != "" {
-			fmt.Fprintf(out, "    reason: %s\n", p.Reason)
-		}
-		for _, v := range p.Volumes {
-			fmt.Fprintf(out, "    volume %-16s snapshot=%s files=%d bytes=%d duration=%s", v.Name, orDash(v.SnapshotID), v.Files, v.Bytes, v.Duration.Duration)
-			if v.Error != "" {
-				fmt.Fprintf(out, " error=%s", v.Error)
-			}
-			fmt.Fprintln(out)
-		}
-		for _, h := range p.Hooks {
-			fmt.Fprintf(out, "    hook %-24s container=%s  %s  %s\n", h.Name, h.Container, h.Outcome(), h.Duration.Duration)
-			if details {
-				printOutput(out, h.Output, "      | ")
-			}
-		}
-	}
-}
-
-func printOutput(out io.Writer, text, prefix string) {
-	if text == "" {
-		return
-	}
-	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(out, "%s%s\n", prefix, l)
+		render.RestorePod(out, p, o)
 	}
 }
 
@@ -543,20 +481,6 @@ func printRestoreLogs(out io.Writer, r *api.Restore) {
 		fmt.Fprintf(out, "restore %s/%s: %s, no pods with volume data or hooks\n", r.Namespace, r.Name, orDash(string(r.Status.Phase)))
 	}
 	for _, p := range r.Status.Pods {
-		fmt.Fprintf(out, "=== %s/%s (node %s): %s\n", p.Namespace, p.Name, orDash(p.Node), p.Phase)
-		if p.Reason != "" {
-			fmt.Fprintf(out, "reason: %s\n", p.Reason)
-		}
-		for _, v := range p.Volumes {
-			fmt.Fprintf(out, "volume %s: snapshot %s, %d files, %d bytes in %s", v.Name, orDash(v.SnapshotID), v.Files, v.Bytes, v.Duration.Duration)
-			if v.Error != "" {
-				fmt.Fprintf(out, ": error: %s", v.Error)
-			}
-			fmt.Fprintln(out)
-		}
-		for _, h := range p.Hooks {
-			fmt.Fprintf(out, "hook %s (container %s, %s): %s in %s\n", h.Name, h.Container, orDash(h.Source), h.Outcome(), h.Duration.Duration)
-			printOutput(out, h.Output, "  | ")
-		}
+		render.RestorePod(out, p, render.Options{Detail: render.Output})
 	}
 }

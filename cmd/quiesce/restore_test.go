@@ -140,8 +140,11 @@ func sampleRestore() *api.Restore {
 			Items:        []api.RestoredItem{{Resource: "configmaps", Namespace: "shop-copy", Name: "settings", Outcome: api.ItemExisted, Message: "already exists: left as it is"}},
 			NodeRestores: []string{"r1-node-a"},
 			Pods: []api.RestorePodResult{{Namespace: "shop-copy", Name: "db-0", Node: "node-a", Phase: api.RestorePodPartiallyFailed,
-				Volumes: []api.VolumeRestoreResult{{Name: "data", SnapshotID: "k1", Files: 3, Bytes: 4096, Duration: metav1.Duration{Duration: 2 * time.Second}}},
-				Hooks:   []api.HookResult{{Name: "migrate", Container: "db", ExitCode: 3, Output: "relation missing\n"}}}},
+				Volumes: []api.VolumeRestoreResult{{Name: "data", SnapshotID: "k1", Files: 3, Bytes: 3_400_000, Duration: metav1.Duration{Duration: 2634512 * time.Microsecond}}},
+				Hooks: []api.HookResult{{Name: "migrate", Phase: "post-restore", Container: "db", ExitCode: 3, Output: "relation missing\n",
+					Duration: metav1.Duration{Duration: 459123 * time.Microsecond}},
+					{Name: "check", Phase: "post-restore", Source: "spec", Container: "db", Duration: metav1.Duration{Duration: 72 * time.Second},
+						Error: "container db not ready after 1m12s"}}}},
 			Errors:   []string{"pod shop-copy/db-0: hook migrate in container db: exit 3"},
 			Warnings: []string{"1 objects already existed and were left as they were"},
 		},
@@ -156,7 +159,11 @@ func TestDescribeRestore(t *testing.T) {
 		"Completed:    2026-11-26T02:01:35Z (1m35s)", "Objects:      11 of 12 restored", "Hooks:        2 attempted, 1 failed",
 		"Error:        pod shop-copy/db-0: hook migrate in container db: exit 3",
 		"Existed    configmaps shop-copy/settings: already exists: left as it is",
-		"shop-copy/db-0  node=node-a  PartiallyFailed", "snapshot=k1 files=3 bytes=4096 duration=2s", "container=db  exit 3", "| relation missing",
+		"  pod shop-copy/db-0 on node node-a: PartiallyFailed\n",
+		"    volume data: snapshot k1, 3 files, 3.4 MB in 2.6s\n",
+		"    hook post-restore migrate container=db exit 3 in 459ms\n      | relation missing\n",
+		// the error once, after the row
+		"    hook post-restore check container=db error (see reason) in 1m12s (spec)\n      reason: container db not ready after 1m12s\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("describe lacks %q:\n%s", want, out.String())
@@ -164,8 +171,8 @@ func TestDescribeRestore(t *testing.T) {
 	}
 	out.Reset()
 	printRestoreLogs(&out, sampleRestore())
-	for _, want := range []string{"=== shop-copy/db-0 (node node-a): PartiallyFailed", "volume data: snapshot k1, 3 files, 4096 bytes in 2s",
-		"hook migrate (container db, -): exit 3 in 0s", "  | relation missing"} {
+	for _, want := range []string{"pod shop-copy/db-0 on node node-a: PartiallyFailed\n", "  volume data: snapshot k1, 3 files, 3.4 MB in 2.6s\n",
+		"  hook post-restore migrate container=db exit 3 in 459ms\n    | relation missing\n", "    reason: container db not ready after 1m12s\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("logs lack %q:\n%s", want, out.String())
 		}
