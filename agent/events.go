@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/render"
 )
 
 // Event reasons on pods.
@@ -34,20 +35,20 @@ func podEvents(rec record.EventRecorder, backup string, res api.PodResult) {
 		case h.Skipped:
 		case h.TimedOut:
 			rec.Eventf(ref, corev1.EventTypeWarning, ReasonHookTimedOut, "backup %s: %s-hook %s in container %s timed out after %s",
-				backup, h.Phase, h.Name, h.Container, h.Duration.Duration)
+				backup, h.Phase, h.Name, h.Container, render.Duration(h.Duration.Duration))
 		case h.Error != "" || h.ExitCode != 0:
 			rec.Eventf(ref, corev1.EventTypeWarning, ReasonHookFailed, "backup %s: %s-hook %s in container %s failed: %s",
 				backup, h.Phase, h.Name, h.Container, firstNonEmpty(h.Error, fmt.Sprintf("exit code %d", h.ExitCode)))
 		default:
 			rec.Eventf(ref, corev1.EventTypeNormal, ReasonHookRan, "backup %s: %s-hook %s in container %s ran in %s",
-				backup, h.Phase, h.Name, h.Container, h.Duration.Duration)
+				backup, h.Phase, h.Name, h.Container, render.Duration(h.Duration.Duration))
 		}
 	}
 	if res.Freeze != nil {
 		if thawedByDeadline(res) {
 			rec.Eventf(ref, corev1.EventTypeWarning, ReasonThawedByDeadline, "backup %s: %s", backup, res.Reason)
 		} else {
-			rec.Eventf(ref, corev1.EventTypeNormal, ReasonThawed, "backup %s: frozen for %s", backup, res.Freeze.Duration)
+			rec.Eventf(ref, corev1.EventTypeNormal, ReasonThawed, "backup %s: frozen for %s", backup, render.Duration(res.Freeze.Duration))
 		}
 	}
 	if res.Phase == api.PodCompleted {
@@ -55,7 +56,7 @@ func podEvents(rec record.EventRecorder, backup string, res api.PodResult) {
 		for _, v := range res.Volumes {
 			bytes += v.Bytes
 		}
-		rec.Eventf(ref, corev1.EventTypeNormal, ReasonBackedUp, "backup %s: %d volume(s), %d bytes", backup, len(res.Volumes), bytes)
+		rec.Eventf(ref, corev1.EventTypeNormal, ReasonBackedUp, "backup %s: %d volume(s), %s", backup, len(res.Volumes), render.Bytes(bytes))
 	} else {
 		rec.Eventf(ref, corev1.EventTypeWarning, ReasonBackupFailed, "backup %s: %s", backup, res.Reason)
 	}

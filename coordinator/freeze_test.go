@@ -22,7 +22,7 @@ func freezePod(value string) *corev1.Pod {
 func TestFreezeOf(t *testing.T) {
 	for _, c := range []struct {
 		value, pause, err string
-		warnings           int
+		warnings          int
 	}{
 		{value: "containers", pause: "db,exporter", warnings: 1},
 		{value: " containers:exporter ", pause: "exporter"},
