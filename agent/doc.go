@@ -7,6 +7,12 @@
 // it, and mirrors results to the NodeBackup status without ever making the
 // freeze path wait on the API server.
 //
+// backuppod.go is the freeze path of one pod, readable top to bottom: a
+// short loop feeds the phase machine's events in and carries out its
+// actions, one method each (pre-hooks, capture, post-hooks, upload).
+// restorepod.go is its pair on the restore side. Failures carry a typed
+// cause (api.FailureCause) that Events and metrics read (observe.go).
+//
 // The agent also restores (Restorer): for each pod its node's NodeRestores
 // assign, it fills the pod's volumes from their snapshots while the pod's
 // first init container (quiesce restore-wait) holds it, releases that

@@ -3,9 +3,7 @@
 // for `quiesce backup logs` and `quiesce restore logs` and as the CLI's
 // describe and logs print it, and the rounding those texts share
 // (Duration, Bytes) for anything else people read: Events, progress
-// lines, tables. Restore Events (agent/restorelog.go) use them; the
-// backup Events of agent/events.go still print exact durations and byte
-// counts and are to call Duration and Bytes too.
+// lines, tables: the agent's backup and restore Events use them.
 //
 // Only text for people is made here. Machine output (the API objects,
 // `-o json`, metrics) keeps exact values, and nothing parses this text
