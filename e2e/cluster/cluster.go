@@ -31,6 +31,8 @@ const (
 	QuiesceImage = "docker.io/quiesce/quiesce:dev"
 	// InClusterImage runs e2e/incluster (hack/images/gobin.sh).
 	InClusterImage = "docker.io/quiesce/e2e-incluster:local"
+	// WriterImage runs e2e/writer: no shell, nothing but the writer.
+	WriterImage = "docker.io/quiesce/e2e-writer:local"
 )
 
 // Cluster is a running local cluster.
