@@ -16,11 +16,24 @@ import (
 // CRIHooks runs hooks through the node's container runtime with hookrun.
 type CRIHooks struct {
 	Runtime cri.Runtime
-	Log     *zap.Logger
+	// FS freezes the filesystems of the volumes a pod lists in
+	// FreezeVolumes (agent/fsfreeze on a node).
+	FS  hookrun.Filesystems
+	Log *zap.Logger
 }
 
 func (h *CRIHooks) opts(backup string, pod *api.PodAssignment) hookrun.Options {
-	return hookrun.Options{Logger: h.Log.With(zap.String("backup", backup)), Pause: pod.Pause}
+	o := hookrun.Options{Logger: h.Log.With(zap.String("backup", backup)), Pause: pod.Pause, FS: h.FS}
+	for _, name := range pod.FreezeVolumes {
+		for _, v := range pod.Volumes {
+			if v.Name == name {
+				// HostPath was resolved before the freeze and journalled
+				// with the assignment, so a restarted agent thaws it too.
+				o.Filesystems = append(o.Filesystems, hookrun.Filesystem{Volume: name, Dir: v.HostPath})
+			}
+		}
+	}
+	return o
 }
 
 func podRef(pod *api.PodAssignment) hookrun.PodRef {

@@ -11,16 +11,25 @@ import (
 
 // AnnFreeze asks the agent to freeze the pod without anything inside it:
 // "containers" pauses every app container through the runtime around the
-// capture, "containers:a,b" only those named.
+// capture, "containers:a,b" only those named; "filesystem" freezes the
+// filesystem of each backed-up volume (each must be a PersistentVolume
+// that is its own filesystem; the agent checks that on the node).
 const AnnFreeze = "backup.quiesce.dev/freeze"
 
-// freezeOf returns the containers the pod asks to be paused (nil when it
-// asks for none), and a warning for each whose liveness probe would fail
-// while paused for max freeze: the kubelet would restart it mid-backup.
-func freezeOf(pod *corev1.Pod, maxFreeze time.Duration) (pause, warnings []string, err error) {
+// freeze is what a pod asks to be frozen by the agent.
+type freeze struct {
+	pause   []string // containers
+	volumes []string // volumes whose filesystems are frozen
+}
+
+// freezeOf returns what the pod asks the agent to freeze among its
+// containers and its selected volumes vols, and a warning for each paused
+// container whose liveness probe would fail within max freeze: the kubelet
+// would restart it mid-backup.
+func freezeOf(pod *corev1.Pod, maxFreeze time.Duration, vols []SelectedVolume) (fz freeze, warnings []string, err error) {
 	raw, ok := pod.Annotations[AnnFreeze]
 	if !ok {
-		return nil, nil, nil
+		return freeze{}, nil, nil
 	}
 	var all []string
 	for _, c := range pod.Spec.Containers {
@@ -28,6 +37,7 @@ func freezeOf(pod *corev1.Pod, maxFreeze time.Duration) (pause, warnings []strin
 	}
 	v := strings.TrimSpace(raw)
 	mode, list, hasList := strings.Cut(v, ":")
+	var pause []string
 	switch {
 	case mode == "containers" && !hasList:
 		pause = all
@@ -35,16 +45,17 @@ func freezeOf(pod *corev1.Pod, maxFreeze time.Duration) (pause, warnings []strin
 		for _, n := range strings.Split(list, ",") {
 			n = strings.TrimSpace(n)
 			if !slices.Contains(all, n) {
-				return nil, nil, fmt.Errorf("pod %s/%s: annotation %q=%q: the pod has no container %q (its containers: %s)", pod.Namespace, pod.Name, AnnFreeze, raw, n, strings.Join(all, ", "))
+				return freeze{}, nil, fmt.Errorf("pod %s/%s: annotation %q=%q: the pod has no container %q (its containers: %s)", pod.Namespace, pod.Name, AnnFreeze, raw, n, strings.Join(all, ", "))
 			}
 			if !slices.Contains(pause, n) {
 				pause = append(pause, n)
 			}
 		}
-	case mode == "filesystem":
-		return nil, nil, fmt.Errorf("pod %s/%s: annotation %q=%q: filesystem freeze is not available in this version; use \"containers\" (pause the pod's containers through the runtime)", pod.Namespace, pod.Name, AnnFreeze, raw)
+	case mode == "filesystem" && !hasList:
+		fz, err := filesystemsOf(pod, vols)
+		return fz, nil, err
 	default:
-		return nil, nil, fmt.Errorf("pod %s/%s: annotation %q=%q: unknown freeze mode (use \"containers\" for all the pod's containers, or \"containers:NAME,...\")", pod.Namespace, pod.Name, AnnFreeze, raw)
+		return freeze{}, nil, fmt.Errorf("pod %s/%s: annotation %q=%q: unknown freeze mode (use \"containers\" for all the pod's containers, \"containers:NAME,...\", or \"filesystem\" for its volumes' filesystems)", pod.Namespace, pod.Name, AnnFreeze, raw)
 	}
 	for _, c := range pod.Spec.Containers {
 		if p := c.LivenessProbe; p != nil && slices.Contains(pause, c.Name) {
@@ -54,7 +65,24 @@ func freezeOf(pod *corev1.Pod, maxFreeze time.Duration) (pause, warnings []strin
 			}
 		}
 	}
-	return pause, warnings, nil
+	return freeze{pause: pause}, warnings, nil
+}
+
+// filesystemsOf freezes the filesystem of every selected volume. Only a
+// claim's volume can be a filesystem of its own: an emptyDir or a hostPath
+// lives on the node's disk, and freezing it would freeze the node.
+func filesystemsOf(pod *corev1.Pod, vols []SelectedVolume) (freeze, error) {
+	var fz freeze
+	for _, v := range vols {
+		if v.PVC == "" {
+			return freeze{}, fmt.Errorf("pod %s/%s: annotation %q=\"filesystem\": volume %q is not a PersistentVolumeClaim, so it shares the node's filesystem and freezing it would freeze the node (use \"containers\", or exclude the volume)", pod.Namespace, pod.Name, AnnFreeze, v.Name)
+		}
+		fz.volumes = append(fz.volumes, v.Name)
+	}
+	if len(fz.volumes) == 0 {
+		return freeze{}, fmt.Errorf("pod %s/%s: annotation %q=\"filesystem\": the pod backs up no volume to freeze (opt volumes in with backup.velero.io/backup-volumes)", pod.Namespace, pod.Name, AnnFreeze)
+	}
+	return fz, nil
 }
 
 // probeWindow is how long a probe may fail before the kubelet acts, with

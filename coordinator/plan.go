@@ -108,7 +108,7 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		if err != nil {
 			reasons = append(reasons, err.Error())
 		}
-		pause, warnings, err := freezeOf(pod, podMaxFreeze)
+		fz, warnings, err := freezeOf(pod, podMaxFreeze, vols)
 		if err != nil {
 			reasons = append(reasons, err.Error())
 		}
@@ -129,7 +129,7 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		a := api.PodAssignment{
 			Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID),
 			PreHooks: hook.ToResolved(pre), PostHooks: hook.ToResolved(post),
-			MaxFreeze: &metav1.Duration{Duration: podMaxFreeze}, Pause: pause,
+			MaxFreeze: &metav1.Duration{Duration: podMaxFreeze}, Pause: fz.pause, FreezeVolumes: fz.volumes,
 		}
 		plan.Warnings = append(plan.Warnings, warnings...)
 		if group != "" {

@@ -24,6 +24,8 @@ type Frozen struct {
 	// paused are the containers to resume in Thaw: those Freeze tried to
 	// pause, or after Resume all that the pod asks to pause.
 	paused []string
+	// frozenFS are the filesystems to thaw in Thaw, like paused.
+	frozenFS []Filesystem
 
 	once    sync.Once
 	results Results
@@ -36,7 +38,7 @@ type holding struct {
 }
 
 // Freeze runs a pod's pre-backup hooks in order, then pauses the containers
-// opts.Pause names. Exec-mode hooks run to completion; Hold-mode hooks are
+// opts.Pause names and freezes opts.Filesystems. Exec-mode hooks run to completion; Hold-mode hooks are
 // started and left running once ready. A
 // failing hook with OnError Fail stops the rest; Results.Err then says the
 // pod must not be captured, but the caller must still call Thaw, which
@@ -54,6 +56,9 @@ func Freeze(ctx context.Context, rt cri.Runtime, pod PodRef, pre []hook.Hook, op
 	if res.Err() == nil && len(opts.Pause) > 0 {
 		res = append(res, f.pause(ctx, opts.Pause)...)
 	}
+	if res.Err() == nil && len(opts.Filesystems) > 0 {
+		res = append(res, f.freezeFilesystems(ctx)...)
+	}
 	return f, res
 }
 
@@ -64,7 +69,7 @@ func Freeze(ctx context.Context, rt cri.Runtime, pod PodRef, pre []hook.Hook, op
 // Its Thaw resumes them, kills the held hooks (cri.Reaper) instead of
 // releasing them, then runs the post-hooks as usual.
 func Resume(rt cri.Runtime, pod PodRef, pre []hook.Hook, opts Options) *Frozen {
-	f := &Frozen{rt: rt, pod: pod, opts: opts, paused: opts.Pause}
+	f := &Frozen{rt: rt, pod: pod, opts: opts, paused: opts.Pause, frozenFS: opts.Filesystems}
 	for _, h := range pre {
 		if h.Mode == hook.Hold {
 			f.orphaned = append(f.orphaned, h)
@@ -119,7 +124,7 @@ const thawSlack = 30 * time.Second
 // and post-hook at its full timeout (retries included), plus slack.
 func (f *Frozen) ThawBudget(post []hook.Hook) time.Duration {
 	d := thawSlack + time.Duration(len(f.orphaned))*time.Minute +
-		time.Duration(len(f.paused)*resumeAttempts)*(resumeCallBound+f.opts.retryDelay())
+		time.Duration((len(f.paused)+len(f.frozenFS))*thawAttempts)*(thawCallBound+f.opts.retryDelay())
 	for _, h := range f.holds {
 		d += holdOptions(h.h).ReleaseTimeout
 	}
@@ -133,7 +138,8 @@ func (f *Frozen) ThawBudget(post []hook.Hook) time.Duration {
 	return d
 }
 
-// Thaw resumes the paused containers, releases the held hooks (in reverse
+// Thaw thaws the frozen filesystems, resumes the paused containers,
+// releases the held hooks (in reverse
 // order, like unlocking), then runs the post-backup hooks in order, each gated by its When on captureOK (pass
 // false when the pre-hooks or the capture failed). Releasing comes first so
 // the application is frozen no longer than needed, and is never skipped: a
@@ -146,8 +152,10 @@ func (f *Frozen) Thaw(ctx context.Context, post []hook.Hook, captureOK bool) Res
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.ThawBudget(post))
 		defer cancel()
 		log := f.opts.logger()
-		// Resume first: a held hook's release and the post-hooks run in
-		// the containers, and a kill of a paused process waits for the thaw.
+		// Filesystems and containers first, in the reverse of their
+		// freeze: a held hook's release and the post-hooks run in the
+		// containers, and a kill of a paused process waits for the thaw.
+		f.results = append(f.results, f.thawFilesystems(ctx)...)
 		f.results = append(f.results, f.resume(ctx)...)
 		f.results = append(f.results, f.reap(ctx)...)
 		for _, h := range slices.Backward(f.holds) {

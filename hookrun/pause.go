@@ -8,9 +8,10 @@ import (
 	"github.com/quiesce-dev/quiesce/hook"
 )
 
-// PauseAnnotation is where a pod asks for its containers to be paused
-// around the capture; pause results name it as their source.
-const PauseAnnotation = "backup.quiesce.dev/freeze"
+// FreezeAnnotation is where a pod asks for its containers to be paused, or
+// its volumes' filesystems frozen, around the capture; the results of those
+// steps name it as their source.
+const FreezeAnnotation = "backup.quiesce.dev/freeze"
 
 // pauseHook is the pseudo-hook a pause of container is reported as: it
 // fails the pod like a pre-hook with OnError Fail.
@@ -20,7 +21,7 @@ func pauseHook(phase hook.Phase, container string) hook.Hook {
 		name = "resume"
 	}
 	return hook.Hook{Name: name, Phase: phase, Container: container, OnError: hook.Fail,
-		Source: hook.Source{Kind: "annotation", Ref: PauseAnnotation}}
+		Source: hook.Source{Kind: "annotation", Ref: FreezeAnnotation}}
 }
 
 // pause freezes each container in turn, after the pre-hooks: nothing in
@@ -50,11 +51,10 @@ func (f *Frozen) pause(ctx context.Context, containers []string) Results {
 	return out
 }
 
-// resumeAttempts bounds the tries at resuming one container: a runtime that
-// is restarting gets a few seconds; one that stays down leaves the pod
-// paused, which the result reports as a failure (the journal keeps the pod
-// for the next agent process to resume).
-const resumeAttempts = 5
+// thawAttempts bounds the tries at resuming one container or thawing one
+// filesystem: a runtime that is restarting gets a few seconds; one that
+// stays down leaves the pod paused, which the result reports as a failure.
+const thawAttempts = 5
 
 // resume thaws every container pause was asked to pause (Resume is a
 // no-op for one that is not paused), before anything else in Thaw: a held
@@ -67,10 +67,10 @@ func (f *Frozen) resume(ctx context.Context) Results {
 		start := time.Now()
 		var err error
 		for r.Attempts = 1; ; r.Attempts++ {
-			cctx, cancel := context.WithTimeout(ctx, resumeCallBound)
+			cctx, cancel := context.WithTimeout(ctx, thawCallBound)
 			err = f.rt.Resume(cctx, f.pod.container(c))
 			cancel()
-			if err == nil || r.Attempts == resumeAttempts || ctx.Err() != nil {
+			if err == nil || r.Attempts == thawAttempts || ctx.Err() != nil {
 				break
 			}
 			select {
@@ -90,5 +90,5 @@ func (f *Frozen) resume(ctx context.Context) Results {
 	return out
 }
 
-// resumeCallBound is what ThawBudget allows one Resume call.
-const resumeCallBound = 10 * time.Second
+// thawCallBound is what ThawBudget allows one Resume call.
+const thawCallBound = 10 * time.Second

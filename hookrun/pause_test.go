@@ -1,6 +1,7 @@
 package hookrun_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -91,5 +92,67 @@ func TestResumeAfterRestartResumesPausedContainers(t *testing.T) {
 	}
 	if got, want := outcomes(rs), "resume=Released post=Succeeded"; got != want {
 		t.Errorf("outcomes %q, want %q", got, want)
+	}
+}
+
+// fakeFS records freezes and thaws; a directory in refuse cannot be frozen.
+type fakeFS struct {
+	log    []string
+	frozen map[string]bool
+	refuse string
+}
+
+func (f *fakeFS) Freeze(dir string) error {
+	if dir == f.refuse {
+		return errors.New("not a filesystem of its own")
+	}
+	f.log = append(f.log, "freeze:"+dir)
+	f.frozen[dir] = true
+	return nil
+}
+
+func (f *fakeFS) Thaw(dir string) error {
+	f.log = append(f.log, "thaw:"+dir)
+	delete(f.frozen, dir)
+	return nil
+}
+
+// Filesystems freeze after the pre-hooks and the pauses, and thaw first,
+// in reverse order; Resume (agent restart) thaws them all.
+func TestFilesystemsFreezeLastThawFirst(t *testing.T) {
+	rt := newRuntime()
+	fs := &fakeFS{frozen: map[string]bool{}}
+	opts := hookrun.Options{Pause: []string{"db"}, FS: fs,
+		Filesystems: []hookrun.Filesystem{{Volume: "data", Dir: "/v/data"}, {Volume: "wal", Dir: "/v/wal"}}}
+	f, rs := hookrun.Freeze(t.Context(), rt, pod, []hook.Hook{exec("flush", "db", hook.Fail)}, opts)
+	if got, want := outcomes(rs), "flush=Succeeded pause=Held fsfreeze data=Held fsfreeze wal=Held"; got != want {
+		t.Fatalf("freeze outcomes %q, want %q", got, want)
+	}
+	ts := f.Thaw(t.Context(), nil, true)
+	if got, want := outcomes(ts), "fsthaw wal=Released fsthaw data=Released resume=Released"; got != want {
+		t.Errorf("thaw outcomes %q, want %q", got, want)
+	}
+	if len(fs.frozen) != 0 || rt.Paused(ref("db")) {
+		t.Errorf("left frozen %v, paused %v", fs.frozen, rt.Paused(ref("db")))
+	}
+
+	// A refused filesystem fails the pod; the one frozen before is thawed.
+	fs = &fakeFS{frozen: map[string]bool{}, refuse: "/v/wal"}
+	opts.FS, opts.Pause = fs, nil
+	f, rs = hookrun.Freeze(t.Context(), rt, pod, nil, opts)
+	if err := rs.Err(); err == nil || !strings.Contains(err.Error(), `freeze the filesystem of volume "wal": not a filesystem of its own`) {
+		t.Fatalf("Err() = %v", err)
+	}
+	f.Thaw(t.Context(), nil, false)
+	if len(fs.frozen) != 0 {
+		t.Errorf("left frozen after a refused freeze: %v", fs.frozen)
+	}
+
+	// After a restart, Resume's Thaw thaws every filesystem the pod lists.
+	fs = &fakeFS{frozen: map[string]bool{"/v/data": true}}
+	opts.FS = fs
+	hookrun.Resume(rt, pod, nil, opts).Thaw(t.Context(), nil, false)
+	if len(fs.frozen) != 0 {
+		t.Errorf("Resume left frozen: %v", fs.frozen)
 	}
 }

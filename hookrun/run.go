@@ -37,6 +37,10 @@ type Options struct {
 	// Pause names the containers Freeze pauses through the runtime after
 	// the pre-hooks (backup.quiesce.dev/freeze), and Thaw resumes first.
 	Pause []string
+	// Filesystems are the volumes whose filesystems Freeze freezes after
+	// the pauses, and Thaw thaws first, through FS.
+	Filesystems []Filesystem
+	FS          Filesystems
 }
 
 func (o Options) logger() *zap.Logger {

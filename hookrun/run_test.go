@@ -326,7 +326,9 @@ func TestLogFields(t *testing.T) {
 // hold the earlier process left, then runs the post-hooks.
 func TestResumeReapsOrphanedHold(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := newRuntime()
+		// The orphaned hold keeps holding until killed (unscripted, it
+		// would exit at once, racing the reap).
+		rt := newRuntime().Script([]string{"lock"}, fake.Hang())
 		if err := rt.Orphan(ref("db"), []string{"lock"}); err != nil {
 			t.Fatal(err)
 		}

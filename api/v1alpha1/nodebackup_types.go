@@ -128,6 +128,11 @@ type PodAssignment struct {
 	// (annotation backup.quiesce.dev/freeze: containers).
 	// +optional
 	Pause []string `json:"pause,omitempty"`
+	// FreezeVolumes names the volumes whose filesystems the agent freezes
+	// (FIFREEZE) after the pauses and thaws first (annotation
+	// backup.quiesce.dev/freeze: filesystem).
+	// +optional
+	FreezeVolumes []string `json:"freezeVolumes,omitempty"`
 }
 
 // NodeBackupSpec is written by the coordinator and read by one node's agent.

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/quiesce-dev/quiesce/agent"
+	"github.com/quiesce-dev/quiesce/agent/fsfreeze"
 	"github.com/quiesce-dev/quiesce/agent/journal"
 	"github.com/quiesce-dev/quiesce/cri/containerd"
 	"github.com/quiesce-dev/quiesce/fsbackup"
@@ -103,7 +104,10 @@ their containers run.`,
 			}
 			ag := &agent.Agent{
 				Node: node, Namespace: kf.namespace, Client: c, Journal: j,
-				Hooks:        &agent.CRIHooks{Runtime: rt, Log: log},
+				Hooks: &agent.CRIHooks{Runtime: rt, Log: log,
+					// Never frozen: the kubelet's, the node's (hostPID) and
+					// the agent's own filesystems.
+					FS: fsfreeze.FS{Guard: []string{kubeletRoot, "/proc/1/root", stateDir}}},
 				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Log: log},
 				Paths:        &agent.KubeletPaths{Client: c, Root: kubeletRoot},
 				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events, Logs: eng,
