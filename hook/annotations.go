@@ -201,7 +201,7 @@ func (t *Target) annotationInitHooks(ps *problems) ([]InitHook, bool) {
 		h.Container.Command = cmd
 	}
 	if k, v, ok := a.get(KeyTimeout); ok {
-		d, msg, fix := parseDuration(v, true)
+		d, msg, fix := ParseDuration(v, true)
 		if msg != "" {
 			fail(k, v, msg, fix)
 		}
@@ -276,7 +276,7 @@ func (t *Target) listHooks(phase Phase, key, val string, ps *problems) []Hook {
 					all = append(all, f)
 				}
 				fix := "remove it"
-				if best, ok := nearest(n, all); ok {
+				if best, ok := Nearest(n, all); ok {
 					fix = fmt.Sprintf("did you mean %q?", best)
 				}
 				b.fail(field(n), "", "unknown field", fix)
@@ -392,7 +392,7 @@ func (b *builder) holdObject(field string, v json.RawMessage) {
 			}
 		default:
 			fix := "remove it"
-			if best, ok := nearest(n, holdFields); ok {
+			if best, ok := Nearest(n, holdFields); ok {
 				fix = fmt.Sprintf("did you mean %q?", best)
 			}
 			b.fail(f, "", "unknown field", fix)

@@ -184,7 +184,7 @@ func groupOf(prefix string) (group, bool) {
 }
 
 func suggestName(prefix, name string, names []string) string {
-	if best, ok := nearest(name, names); ok {
+	if best, ok := Nearest(name, names); ok {
 		return fmt.Sprintf("did you mean %q?", prefix+"/"+best)
 	}
 	sorted := append([]string(nil), names...)
@@ -202,16 +202,16 @@ func suggestPrefix(prefix, name string, ours bool) string {
 			cands = append(cands, g.velero...)
 		}
 	}
-	if best, ok := nearest(prefix, cands); ok {
+	if best, ok := Nearest(prefix, cands); ok {
 		return fmt.Sprintf("did you mean %q?", best+"/"+name)
 	}
 	sort.Strings(cands)
 	return "known prefixes: " + strings.Join(cands, ", ")
 }
 
-// nearest returns the candidate closest to s by edit distance, if it is
+// Nearest returns the candidate closest to s by edit distance, if it is
 // close enough to be a likely typo.
-func nearest(s string, cands []string) (string, bool) {
+func Nearest(s string, cands []string) (string, bool) {
 	for _, c := range cands {
 		// "timeout" for "exec-timeout", "image" for "container-image"
 		if len(s) >= 4 && strings.HasSuffix(c, "-"+s) {

@@ -214,7 +214,7 @@ func (b *builder) container(field, v string) {
 }
 
 func (b *builder) duration(field, v string, dst *time.Duration, zeroOK bool) {
-	d, msg, fix := parseDuration(v, zeroOK)
+	d, msg, fix := ParseDuration(v, zeroOK)
 	if msg != "" {
 		b.fail(field, v, msg, fix)
 		return

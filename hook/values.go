@@ -48,9 +48,10 @@ func checkArgv(cmd []string) ([]string, string, string) {
 	return cmd, "", ""
 }
 
-// parseDuration accepts Go durations ("30s", "5m", "1h30m"). A bare number
+// ParseDuration accepts Go durations ("30s", "5m", "1h30m"). A bare number
 // is an error, not a silent default: Velero logs and uses 30s for "300".
-func parseDuration(s string, zeroOK bool) (time.Duration, string, string) {
+// A non-empty msg says what is wrong, and fix how to write it instead.
+func ParseDuration(s string, zeroOK bool) (d time.Duration, msg, fix string) {
 	d, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
 		if _, nerr := strconv.ParseFloat(strings.TrimSpace(s), 64); nerr == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quiesce-dev/quiesce/hook"
+	"github.com/quiesce-dev/quiesce/hook/lint"
 )
 
 func newHooksLintCommand() *cobra.Command {
@@ -31,7 +32,7 @@ Backup/Schedule/Restore of the input, then every problem. It exits 1 if there is
 			if output != "text" && output != "json" {
 				return fmt.Errorf("hooks lint: --output %q: use text or json", output)
 			}
-			var l hook.Linter
+			var l lint.Linter
 			for _, f := range files {
 				if err := addFile(&l, f, cmd.InOrStdin()); err != nil {
 					return fmt.Errorf("hooks lint: %w", err)
@@ -59,7 +60,7 @@ Backup/Schedule/Restore of the input, then every problem. It exits 1 if there is
 	return cmd
 }
 
-func addFile(l *hook.Linter, name string, stdin io.Reader) error {
+func addFile(l *lint.Linter, name string, stdin io.Reader) error {
 	if name == "-" {
 		return l.Add("stdin", stdin)
 	}
@@ -71,7 +72,7 @@ func addFile(l *hook.Linter, name string, stdin io.Reader) error {
 	return l.Add(name, f)
 }
 
-func writeLintText(w io.Writer, rep hook.Report) error {
+func writeLintText(w io.Writer, rep lint.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range rep.Resolved {
 		head := r.Object
@@ -184,7 +185,7 @@ type problemJSON struct {
 	Text string `json:"text"`
 }
 
-func writeLintJSON(w io.Writer, rep hook.Report) error {
+func writeLintJSON(w io.Writer, rep lint.Report) error {
 	out := lintJSON{Resolved: []resolvedJSON{}, Problems: []problemJSON{}}
 	for _, r := range rep.Resolved {
 		rj := resolvedJSON{Object: r.Object, With: r.With, Hooks: []hookJSON{}}

@@ -1,4 +1,4 @@
-package hook
+package lint
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quiesce-dev/quiesce/hook"
 )
 
 func lintFile(t *testing.T, path string) Report {
@@ -106,7 +108,7 @@ func TestLint(t *testing.T) {
 	}
 	for _, res := range rep.Resolved {
 		for _, h := range res.Hooks {
-			if h.Name == "notify-failure" && h.When != OnFailure {
+			if h.Name == "notify-failure" && h.When != hook.OnFailure {
 				t.Errorf("notify-failure: when = %q, want OnFailure", h.When)
 			}
 			if h.Name == "reindex/postHooks[0]" && h.WaitTimeout != 5*time.Minute {
