@@ -103,6 +103,12 @@ func writeLintText(w io.Writer, rep lint.Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(rep.Notes) > 0 {
+		fmt.Fprintf(w, "\n%d note(s):\n", len(rep.Notes))
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
 	if len(rep.Problems) == 0 {
 		_, err := fmt.Fprintln(w, "\nno problems")
 		return err
@@ -141,6 +147,7 @@ func notes(h hook.Hook) string {
 type lintJSON struct {
 	Resolved []resolvedJSON `json:"resolved"`
 	Problems []problemJSON  `json:"problems"`
+	Notes    []problemJSON  `json:"notes,omitempty"`
 }
 
 type resolvedJSON struct {
@@ -213,6 +220,9 @@ func writeLintJSON(w io.Writer, rep lint.Report) error {
 	}
 	for _, p := range rep.Problems {
 		out.Problems = append(out.Problems, problemJSON{Problem: p, Text: p.String()})
+	}
+	for _, n := range rep.Notes {
+		out.Notes = append(out.Notes, problemJSON{Problem: n, Text: n.String()})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -24,11 +24,13 @@ import (
 	"github.com/quiesce-dev/quiesce/hook"
 )
 
-// Report is what Lint found: the hooks each pod template resolves to, and
-// every problem.
+// Report is what Lint found: the hooks each pod template resolves to,
+// every problem, and notes: what is worth knowing but is not wrong, such as
+// spec hooks that a pod's annotation hooks replace.
 type Report struct {
 	Resolved []Resolved     `json:"resolved"`
 	Problems []hook.Problem `json:"problems"`
+	Notes    []hook.Problem `json:"notes,omitempty"`
 }
 
 // Resolved is the hooks of one pod template: from its annotations alone
@@ -486,6 +488,7 @@ func checkSpecFields(obj, path string, hooks any, restore bool, ps *problems) {
 // against each Backup, Schedule and Restore read.
 func (l *Linter) Report() Report {
 	ps := problems{list: append([]hook.Problem(nil), l.ps.list...)}
+	var notes []hook.Problem
 	var res []Resolved
 	for i := range l.targets {
 		t := l.targets[i]
@@ -499,6 +502,7 @@ func (l *Linter) Report() Report {
 			tb.SpecObject, tb.SpecPath = b.object, b.path
 			pre, post, err := tb.BackupHooks(&b.hooks)
 			addErr(&ps, err)
+			notes = append(notes, tb.BackupNotes(&b.hooks)...)
 			if hooks := concat(pre, post); fromSpec(hooks) {
 				res = append(res, Resolved{Object: t.Object, With: b.object, Hooks: hooks})
 			}
@@ -508,6 +512,7 @@ func (l *Linter) Report() Report {
 			tr.SpecObject, tr.SpecPath = r.object, r.path
 			post, init, err := tr.RestoreHooks(&r.hooks)
 			addErr(&ps, err)
+			notes = append(notes, tr.RestoreNotes(&r.hooks)...)
 			if fromSpec(post) || len(init) > 0 && init[0].Source.Kind == "spec" {
 				res = append(res, Resolved{Object: t.Object, With: r.object, Hooks: post, Init: init})
 			}
@@ -525,7 +530,7 @@ func (l *Linter) Report() Report {
 		_, _, err := t.RestoreHooks(&r.hooks)
 		addErr(&ps, err)
 	}
-	return Report{Resolved: res, Problems: dedupe(ps.list)}
+	return Report{Resolved: res, Problems: dedupe(ps.list), Notes: dedupe(notes)}
 }
 
 func addErr(ps *problems, err error) {

@@ -163,3 +163,45 @@ spec:
 		})
 	}
 }
+
+// A Backup's spec hook that selects a pod whose annotations replace it is
+// not a problem (Velero never looks at it), even when it names a container
+// the pod does not have: lint notes it and exits clean.
+func TestLintReplacedSpecHookIsANote(t *testing.T) {
+	in := `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db-0
+  namespace: shop
+  annotations:
+    pre.hook.backup.velero.io/command: '["/bin/sync"]'
+    post.hook.backup.velero.io/command: '["/bin/true"]'
+spec: {containers: [{name: db}]}
+---
+apiVersion: velero.io/v1
+kind: Backup
+metadata: {name: nightly, namespace: velero}
+spec:
+  hooks:
+    resources:
+    - name: web
+      pre:
+      - exec: {container: web, command: [/app/flush]}
+`
+	rep, err := Lint(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.HasErrors() {
+		t.Errorf("problems: %q", reportProblems(rep))
+	}
+	want := []string{`pod shop/db-0: backup velero/nightly spec.hooks.resources[0].pre[0]: not run and not checked: the pod's annotation "pre.hook.backup.velero.io/command" replaces the spec hooks of this phase, as in Velero (to run it as well, add it to the pod's hooks annotation instead)`}
+	var got []string
+	for _, n := range rep.Notes {
+		got = append(got, n.String())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("notes:\n got  %q\n want %q", got, want)
+	}
+}

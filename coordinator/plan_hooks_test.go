@@ -1,0 +1,38 @@
+package coordinator
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+)
+
+// A pod whose annotation hooks replace the Backup's spec hooks runs its
+// annotation hooks, as in Velero, even when the replaced spec hook names a
+// container the pod does not have.
+func TestPlanReplacedSpecHookDoesNotFailThePod(t *testing.T) {
+	pod := runningPod("shop", "db-0", "node-a", map[string]string{
+		AnnBackupVolumes:                     "data",
+		"pre.hook.backup.velero.io/command":  `["/bin/sync"]`,
+		"post.hook.backup.velero.io/command": `["/bin/true"]`,
+	}, nil)
+	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b1"}, Spec: api.BackupSpec{
+		Hooks: api.BackupHooks{Resources: []api.BackupResourceHookSpec{{
+			Name:     "web",
+			PreHooks: []api.BackupResourceHook{{Exec: &api.ExecHook{Container: "web", Command: []string{"/app/flush"}}}},
+		}}},
+	}}
+	plan, err := BuildPlan(b, []corev1.Pod{pod}, map[string]bool{"node-a": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Results) != 0 {
+		t.Fatalf("results = %+v: want the pod planned, not failed", plan.Results)
+	}
+	as := plan.Nodes["node-a"]
+	if len(as) != 1 || len(as[0].PreHooks) != 1 || as[0].PreHooks[0].Name != "pre-annotation" || as[0].PreHooks[0].Container != "app" {
+		t.Errorf("node-a = %+v: want db-0 with its annotation pre-hook", as)
+	}
+}
