@@ -496,6 +496,8 @@ func (l *Linter) Report() Report {
 		addErr(&ps, err)
 		rpost, rinit, err := t.RestoreHooks(nil)
 		addErr(&ps, err)
+		_, err = t.BackupSettings()
+		addErr(&ps, err)
 		res = append(res, Resolved{Object: t.Object, Hooks: concat(pre, post, rpost), Init: rinit})
 		for _, b := range l.backups {
 			tb := t

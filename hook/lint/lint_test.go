@@ -205,3 +205,47 @@ spec:
 		t.Errorf("notes:\n got  %q\n want %q", got, want)
 	}
 }
+
+// Typos and bad values under backup.quiesce.dev/ are caught by lint, as
+// under the hook prefixes, not first at backup time.
+func TestLintBackupSettings(t *testing.T) {
+	in := `
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  template:
+    metadata:
+      annotations:
+        backup.quiesce.dev/grup: shop
+        backup.quiesce.dev/ordr: "1"
+        backup.quiesce.dev/max-freze: 2m
+    spec: {containers: [{name: db}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: cache, namespace: shop}
+spec:
+  template:
+    metadata:
+      annotations:
+        backup.quiesce.dev/group: shop
+        backup.quiesce.dev/order: abc
+        backup.quiesce.dev/max-freeze: "300"
+    spec: {containers: [{name: redis}]}
+`
+	rep, err := Lint(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`statefulset shop/cache: annotation "backup.quiesce.dev/order"="abc": not an integer (use e.g. "1"; lower orders freeze first)`,
+		`statefulset shop/cache: annotation "backup.quiesce.dev/max-freeze"="300": not a duration (use e.g. "300s")`,
+		`statefulset shop/db: annotation "backup.quiesce.dev/grup"="shop": unknown annotation key (did you mean "backup.quiesce.dev/group"?)`,
+		`statefulset shop/db: annotation "backup.quiesce.dev/max-freze"="2m": unknown annotation key (did you mean "backup.quiesce.dev/max-freeze"?)`,
+		`statefulset shop/db: annotation "backup.quiesce.dev/ordr"="1": unknown annotation key (did you mean "backup.quiesce.dev/order"?)`,
+	}
+	if got := reportProblems(rep); !reflect.DeepEqual(got, want) {
+		t.Errorf("problems:\n got  %q\n want %q", got, want)
+	}
+}
