@@ -190,6 +190,8 @@ func (t *Target) annotationInitHooks(ps *problems) (hooks []InitHook, key string
 	if k, v, ok := a.get(KeyContainerName); ok {
 		if v == "" {
 			fail(k, v, "empty container name", "set a name, or remove the key for "+DefaultInitContainerName)
+		} else if msg, fix := checkContainerName(v); msg != "" {
+			fail(k, v, msg, fix)
 		}
 		h.Container.Name = v
 	}
@@ -336,6 +338,8 @@ func (t *Target) listHooks(phase Phase, key, val string, ps *problems) []Hook {
 				var r int
 				if err := json.Unmarshal(v, &r); err != nil || r < 0 {
 					b.fail(field(n), string(v), "not a non-negative integer", "use e.g. 2")
+				} else if msg, fix := checkRetries(r); msg != "" {
+					b.fail(field(n), string(v), msg, fix)
 				} else {
 					b.h.Retries = r
 				}

@@ -320,6 +320,9 @@ func (t *Target) specInit(in *v1alpha1.InitRestoreHook, hpath string, match bool
 		if c.Name == "" {
 			ps.add(Problem{Object: obj, Field: cpath + ".name", Message: "empty name", Fix: "name the init container"})
 			ok = false
+		} else if msg, fix := checkContainerName(c.Name); msg != "" {
+			ps.add(Problem{Object: obj, Field: cpath + ".name", Value: c.Name, Message: msg, Fix: fix})
+			ok = false
 		}
 		if c.Image == "" {
 			ps.add(Problem{Object: obj, Field: cpath + ".image", Message: "empty image", Fix: "set an image"})
@@ -330,6 +333,15 @@ func (t *Target) specInit(in *v1alpha1.InitRestoreHook, hpath string, match bool
 			ps.add(Problem{Object: obj, Field: cpath + ".command", Message: "no command",
 				Fix: "set the command the init container runs; Velero requires one here"})
 			ok = false
+		}
+		for _, args := range []struct {
+			field string
+			list  []string
+		}{{"command", c.Command}, {"args", c.Args}} {
+			if msg, fix := checkNUL(args.list); msg != "" {
+				ps.add(Problem{Object: obj, Field: cpath + "." + args.field, Message: msg, Fix: fix})
+				ok = false
+			}
 		}
 		if ok && match {
 			out = append(out, InitHook{Name: c.Name, Source: Source{Kind: "spec", Ref: cpath},

@@ -114,6 +114,7 @@ func (t *Target) BackupNotes(spec *v1alpha1.BackupHooks) []Problem {
 func (t *Target) backupHooks(spec *v1alpha1.BackupHooks) (pre, post []Hook, notes []Problem, err error) {
 	var ps problems
 	checkKeys(t.Object, t.Annotations, &ps)
+	checkSize(t.Object, t.Annotations, &ps)
 	for _, phase := range []Phase{PreBackup, PostBackup} {
 		hooks, replacedBy := t.annotationBackupHooks(phase, &ps)
 		specHooks := t.specBackupHooks(spec, phase, replacedBy, &ps, &notes)
@@ -144,6 +145,7 @@ func (t *Target) RestoreNotes(spec *v1alpha1.RestoreHooks) []Problem {
 func (t *Target) restoreHooks(spec *v1alpha1.RestoreHooks) (post []Hook, init []InitHook, notes []Problem, err error) {
 	var ps problems
 	checkKeys(t.Object, t.Annotations, &ps)
+	checkSize(t.Object, t.Annotations, &ps)
 	post, postBy := t.annotationRestoreHooks(&ps)
 	init, initBy := t.annotationInitHooks(&ps)
 	specPost, specInit := t.specRestoreHooks(spec, postBy, initBy, &ps, &notes)

@@ -249,3 +249,39 @@ spec:
 		t.Errorf("problems:\n got  %q\n want %q", got, want)
 	}
 }
+
+// Values that parse but could never work are lint problems too.
+func TestLintUnusableValues(t *testing.T) {
+	in := `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db-0
+  namespace: shop
+  annotations:
+    pre.hook.backup.quiesce.dev/command: sync
+    pre.hook.backup.quiesce.dev/retries: "1000000000"
+spec: {containers: [{name: db}]}
+---
+apiVersion: velero.io/v1
+kind: Restore
+metadata: {name: r1, namespace: velero}
+spec:
+  hooks:
+    resources:
+    - name: perms
+      postHooks:
+      - init: {initContainers: [{name: Fix_Perms, image: busybox, command: [chown, "1000", /data]}]}
+`
+	rep, err := Lint(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`pod shop/db-0: annotation "pre.hook.backup.quiesce.dev/retries"="1000000000": more than 10 retries (use at most 10: each attempt may run for the hook's timeout while the application waits)`,
+		`restore velero/r1: spec.hooks.resources[0].postHooks[0].init.initContainers[0].name="Fix_Perms": not a valid container name: the API server would refuse the restored pod (use a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters (e.g. "restore-init"))`,
+	}
+	if got := reportProblems(rep); !reflect.DeepEqual(got, want) {
+		t.Errorf("problems:\n got  %q\n want %q", got, want)
+	}
+}
