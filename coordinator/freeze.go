@@ -3,18 +3,16 @@ package coordinator
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/quiesce-dev/quiesce/hook"
 )
 
-// AnnFreeze asks the agent to freeze the pod without anything inside it:
-// "containers" pauses every app container through the runtime around the
-// capture, "containers:a,b" only those named; "filesystem" freezes the
-// filesystem of each backed-up volume (each must be a PersistentVolume
-// that is its own filesystem; the agent checks that on the node).
-const AnnFreeze = "backup.quiesce.dev/freeze"
+// AnnFreeze asks the agent to freeze the pod without anything inside it
+// (hook.BackupSettings reads it).
+const AnnFreeze = hook.AnnFreeze
 
 // freeze is what a pod asks to be frozen by the agent.
 type freeze struct {
@@ -22,50 +20,37 @@ type freeze struct {
 	volumes []string // volumes whose filesystems are frozen
 }
 
-// freezeOf returns what the pod asks the agent to freeze among its
-// containers and its selected volumes vols, and a warning for each paused
-// container whose liveness probe would fail within max freeze: the kubelet
-// would restart it mid-backup.
-func freezeOf(pod *corev1.Pod, maxFreeze time.Duration, vols []SelectedVolume) (fz freeze, warnings []string, err error) {
-	raw, ok := pod.Annotations[AnnFreeze]
-	if !ok {
-		return freeze{}, nil, nil
-	}
-	var all []string
-	for _, c := range pod.Spec.Containers {
-		all = append(all, c.Name)
-	}
-	v := strings.TrimSpace(raw)
-	mode, list, hasList := strings.Cut(v, ":")
-	var pause []string
-	switch {
-	case mode == "containers" && !hasList:
-		pause = all
-	case mode == "containers":
-		for _, n := range strings.Split(list, ",") {
-			n = strings.TrimSpace(n)
-			if !slices.Contains(all, n) {
-				return freeze{}, nil, fmt.Errorf("pod %s/%s: annotation %q=%q: the pod has no container %q (its containers: %s)", pod.Namespace, pod.Name, AnnFreeze, raw, n, strings.Join(all, ", "))
-			}
-			if !slices.Contains(pause, n) {
-				pause = append(pause, n)
-			}
-		}
-	case mode == "filesystem" && !hasList:
+// freezeOf returns what the pod's settings ask the agent to freeze among
+// its containers and its selected volumes vols, and a warning for each
+// paused container whose liveness probe would fail within max freeze: the
+// kubelet would restart it mid-backup.
+func freezeOf(pod *corev1.Pod, set hook.Settings, maxFreeze time.Duration, vols []SelectedVolume) (fz freeze, warnings []string, err error) {
+	if set.FreezeFilesystems {
 		fz, err := filesystemsOf(pod, vols)
 		return fz, nil, err
-	default:
-		return freeze{}, nil, fmt.Errorf("pod %s/%s: annotation %q=%q: unknown freeze mode (use \"containers\" for all the pod's containers, \"containers:NAME,...\", or \"filesystem\" for its volumes' filesystems)", pod.Namespace, pod.Name, AnnFreeze, raw)
 	}
 	for _, c := range pod.Spec.Containers {
-		if p := c.LivenessProbe; p != nil && slices.Contains(pause, c.Name) {
+		if p := c.LivenessProbe; p != nil && slices.Contains(set.Pause, c.Name) {
 			if window := probeWindow(p); maxFreeze > window {
 				warnings = append(warnings, fmt.Sprintf("pod %s/%s: container %q is paused during the backup for up to %s (max freeze), but its liveness probe fails after %s (periodSeconds × failureThreshold): the kubelet may restart it mid-backup; raise the probe's failureThreshold or lower %s",
 					pod.Namespace, pod.Name, c.Name, maxFreeze, window, AnnMaxFreeze))
 			}
 		}
 	}
-	return freeze{pause: pause}, warnings, nil
+	return freeze{pause: set.Pause}, warnings, nil
+}
+
+// probeWindow is how long a probe may fail before the kubelet acts, with
+// the API's defaults (10s period, 3 failures).
+func probeWindow(p *corev1.Probe) time.Duration {
+	period, failures := p.PeriodSeconds, p.FailureThreshold
+	if period <= 0 {
+		period = 10
+	}
+	if failures <= 0 {
+		failures = 3
+	}
+	return time.Duration(period*failures) * time.Second
 }
 
 // filesystemsOf freezes the filesystem of every selected volume. Only a
@@ -83,17 +68,4 @@ func filesystemsOf(pod *corev1.Pod, vols []SelectedVolume) (freeze, error) {
 		return freeze{}, fmt.Errorf("pod %s/%s: annotation %q=\"filesystem\": the pod backs up no volume to freeze (opt volumes in with backup.velero.io/backup-volumes)", pod.Namespace, pod.Name, AnnFreeze)
 	}
 	return fz, nil
-}
-
-// probeWindow is how long a probe may fail before the kubelet acts, with
-// the API's defaults (10s period, 3 failures).
-func probeWindow(p *corev1.Probe) time.Duration {
-	period, failures := p.PeriodSeconds, p.FailureThreshold
-	if period <= 0 {
-		period = 10
-	}
-	if failures <= 0 {
-		failures = 3
-	}
-	return time.Duration(period*failures) * time.Second
 }

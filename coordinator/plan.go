@@ -1,11 +1,10 @@
 package coordinator
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,11 +17,12 @@ import (
 	"github.com/quiesce-dev/quiesce/internal/workload"
 )
 
-// Pod annotations of quiesce's own that shape a pod's backup.
+// Pod annotations of quiesce's own that shape a pod's backup; package hook
+// reads and validates them (hook.BackupSettings).
 const (
-	AnnGroup     = "backup.quiesce.dev/group"
-	AnnOrder     = "backup.quiesce.dev/order"
-	AnnMaxFreeze = "backup.quiesce.dev/max-freeze"
+	AnnGroup     = hook.AnnGroup
+	AnnOrder     = hook.AnnOrder
+	AnnMaxFreeze = hook.AnnMaxFreeze
 )
 
 // DefaultMaxFreeze bounds a pod's freeze window when neither the Backup nor
@@ -100,15 +100,12 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		for _, p := range volProblems {
 			reasons = append(reasons, fmt.Sprintf("pod %s/%s: %s", pod.Namespace, pod.Name, p))
 		}
-		group, order, err := groupOf(pod)
+		settings, err := hook.BackupSettings(pod)
 		if err != nil {
 			reasons = append(reasons, err.Error())
 		}
-		podMaxFreeze, err := maxFreezeOf(pod, maxFreeze)
-		if err != nil {
-			reasons = append(reasons, err.Error())
-		}
-		fz, warnings, err := freezeOf(pod, podMaxFreeze, vols)
+		group, order, podMaxFreeze := settings.Group, settings.Order, cmp.Or(settings.MaxFreeze, maxFreeze)
+		fz, warnings, err := freezeOf(pod, settings, podMaxFreeze, vols)
 		if err != nil {
 			reasons = append(reasons, err.Error())
 		}
@@ -194,37 +191,6 @@ func namespaceIncluded(ns string, included, excluded []string) bool {
 		return false
 	}
 	return len(included) == 0 || slices.Contains(included, "*") || slices.Contains(included, ns)
-}
-
-func groupOf(pod *corev1.Pod) (string, int, error) {
-	group := strings.TrimSpace(pod.Annotations[AnnGroup])
-	raw, hasOrder := pod.Annotations[AnnOrder]
-	if !hasOrder {
-		return group, 0, nil
-	}
-	order, err := strconv.Atoi(strings.TrimSpace(raw))
-	switch {
-	case err != nil:
-		return group, 0, fmt.Errorf("pod %s/%s: annotation %q=%q: not an integer (use e.g. \"1\"; lower orders freeze first)", pod.Namespace, pod.Name, AnnOrder, raw)
-	case group == "":
-		return "", 0, fmt.Errorf("pod %s/%s: annotation %q is set without %q: name the consistency group", pod.Namespace, pod.Name, AnnOrder, AnnGroup)
-	}
-	return group, order, nil
-}
-
-func maxFreezeOf(pod *corev1.Pod, def time.Duration) (time.Duration, error) {
-	raw, ok := pod.Annotations[AnnMaxFreeze]
-	if !ok {
-		return def, nil
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(raw))
-	if err == nil && d <= 0 {
-		err = errors.New("must be positive")
-	}
-	if err != nil {
-		return def, fmt.Errorf("pod %s/%s: annotation %q=%q: not a positive duration (use e.g. \"2m\")", pod.Namespace, pod.Name, AnnMaxFreeze, raw)
-	}
-	return d, nil
 }
 
 func orUnknown(s string) string {

@@ -213,6 +213,11 @@ func TestBackupThroughChart(t *testing.T) {
 	if b.Status.HooksFailed != 2 {
 		t.Errorf("hooks failed = %d, want 2", b.Status.HooksFailed)
 	}
+	// The Continue'd failure is named in the Backup's errors (it alone
+	// would make the backup PartiallyFailed).
+	if errs := strings.Join(b.Status.Errors, "\n"); !strings.Contains(errs, "pod "+app+"/lenient: pre hook") || !strings.Contains(errs, "onError is Continue") {
+		t.Errorf("backup errors %q: want lenient's Continue'd pre-hook named", b.Status.Errors)
+	}
 
 	// The exporter serves the Backup's phase (through the API server's
 	// service proxy, as Prometheus' Kubernetes discovery would reach it).

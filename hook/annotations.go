@@ -10,9 +10,9 @@ import (
 )
 
 // annotationBackupHooks reads one backup phase's hooks from annotations.
-// found reports whether the annotations declare that phase at all (and so
-// replace the spec hooks), even when they are invalid.
-func (t *Target) annotationBackupHooks(phase Phase, ps *problems) (hooks []Hook, found bool) {
+// key is the annotation that declares the phase ("" if none): such a
+// declaration replaces the phase's spec hooks, even when it is invalid.
+func (t *Target) annotationBackupHooks(phase Phase, ps *problems) (hooks []Hook, key string) {
 	g := preGroup
 	if phase == PostBackup {
 		g = postGroup
@@ -20,24 +20,24 @@ func (t *Target) annotationBackupHooks(phase Phase, ps *problems) (hooks []Hook,
 	a := annotations{m: t.Annotations, g: g}
 	if key, val, ok := a.ours(KeyHooks); ok {
 		t.conflictsWithList(a, key, ps)
-		return t.listHooks(phase, key, val, ps), true
+		return t.listHooks(phase, key, val, ps), key
 	}
 	if key, _, ok := a.get(KeyCommand); ok {
 		if phase == PreBackup {
 			t.legacyIgnored(ps)
 		}
-		return t.singleBackupHook(a, phase, key, ps), true
+		return t.singleBackupHook(a, phase, key, ps), key
 	}
 	if phase == PreBackup {
 		legacy := annotations{m: t.Annotations, g: legacyGroup}
 		if key, _, ok := legacy.get(KeyCommand); ok {
 			t.orphans(a, KeyCommand, ps)
-			return t.singleBackupHook(legacy, phase, key, ps), true
+			return t.singleBackupHook(legacy, phase, key, ps), key
 		}
 		t.orphans(legacy, KeyCommand, ps)
 	}
 	t.orphans(a, KeyCommand, ps)
-	return nil, false
+	return nil, ""
 }
 
 // orphans reports keys of a group that do nothing because the group has no
@@ -123,17 +123,18 @@ func (t *Target) singleBackupHook(a annotations, phase Phase, cmdKey string, ps 
 	return nil
 }
 
-// annotationRestoreHooks reads the post-restore exec hooks from annotations.
-func (t *Target) annotationRestoreHooks(ps *problems) ([]Hook, bool) {
+// annotationRestoreHooks reads the post-restore exec hooks from annotations;
+// key is the annotation that declares them, as in annotationBackupHooks.
+func (t *Target) annotationRestoreHooks(ps *problems) (hooks []Hook, key string) {
 	a := annotations{m: t.Annotations, g: restoreGroup}
 	if key, val, ok := a.ours(KeyHooks); ok {
 		t.conflictsWithList(a, key, ps)
-		return t.listHooks(PostRestore, key, val, ps), true
+		return t.listHooks(PostRestore, key, val, ps), key
 	}
 	cmdKey, cmd, ok := a.get(KeyCommand)
 	if !ok {
 		t.orphans(a, KeyCommand, ps)
-		return nil, false
+		return nil, ""
 	}
 	b := newBuilder(t, t.Object, ps, PostRestore, "post-restore-annotation",
 		Source{Kind: "annotation", Ref: cmdKey}, annField(cmdKey))
@@ -157,9 +158,9 @@ func (t *Target) annotationRestoreHooks(ps *problems) ([]Hook, bool) {
 		b.retries(annField(k), v)
 	}
 	if h, ok := b.finish(); ok {
-		return []Hook{h}, true
+		return []Hook{h}, cmdKey
 	}
-	return nil, true
+	return nil, cmdKey
 }
 
 // DefaultInitContainerName names an annotation init hook's container when
@@ -167,13 +168,13 @@ func (t *Target) annotationRestoreHooks(ps *problems) ([]Hook, bool) {
 const DefaultInitContainerName = "quiesce-restore-init"
 
 // annotationInitHooks reads the init-container restore hook; it exists
-// when container-image is set, as in Velero.
-func (t *Target) annotationInitHooks(ps *problems) ([]InitHook, bool) {
+// when container-image is set, as in Velero. key is that annotation.
+func (t *Target) annotationInitHooks(ps *problems) (hooks []InitHook, key string) {
 	a := annotations{m: t.Annotations, g: initGroup}
 	imgKey, img, ok := a.get(KeyContainerImage)
 	if !ok {
 		t.orphans(a, KeyContainerImage, ps)
-		return nil, false
+		return nil, ""
 	}
 	bad := false
 	fail := func(key, value, msg, fix string) {
@@ -189,6 +190,8 @@ func (t *Target) annotationInitHooks(ps *problems) ([]InitHook, bool) {
 	if k, v, ok := a.get(KeyContainerName); ok {
 		if v == "" {
 			fail(k, v, "empty container name", "set a name, or remove the key for "+DefaultInitContainerName)
+		} else if msg, fix := checkContainerName(v); msg != "" {
+			fail(k, v, msg, fix)
 		}
 		h.Container.Name = v
 	}
@@ -201,16 +204,16 @@ func (t *Target) annotationInitHooks(ps *problems) ([]InitHook, bool) {
 		h.Container.Command = cmd
 	}
 	if k, v, ok := a.get(KeyTimeout); ok {
-		d, msg, fix := parseDuration(v, true)
+		d, msg, fix := ParseDuration(v, true)
 		if msg != "" {
 			fail(k, v, msg, fix)
 		}
 		h.Timeout = d
 	}
 	if bad {
-		return nil, true
+		return nil, imgKey
 	}
-	return []InitHook{h}, true
+	return []InitHook{h}, imgKey
 }
 
 // listFields are the fields of an entry of a "hooks" list annotation, by
@@ -276,7 +279,7 @@ func (t *Target) listHooks(phase Phase, key, val string, ps *problems) []Hook {
 					all = append(all, f)
 				}
 				fix := "remove it"
-				if best, ok := nearest(n, all); ok {
+				if best, ok := Nearest(n, all); ok {
 					fix = fmt.Sprintf("did you mean %q?", best)
 				}
 				b.fail(field(n), "", "unknown field", fix)
@@ -335,6 +338,8 @@ func (t *Target) listHooks(phase Phase, key, val string, ps *problems) []Hook {
 				var r int
 				if err := json.Unmarshal(v, &r); err != nil || r < 0 {
 					b.fail(field(n), string(v), "not a non-negative integer", "use e.g. 2")
+				} else if msg, fix := checkRetries(r); msg != "" {
+					b.fail(field(n), string(v), msg, fix)
 				} else {
 					b.h.Retries = r
 				}
@@ -392,7 +397,7 @@ func (b *builder) holdObject(field string, v json.RawMessage) {
 			}
 		default:
 			fix := "remove it"
-			if best, ok := nearest(n, holdFields); ok {
+			if best, ok := Nearest(n, holdFields); ok {
 				fix = fmt.Sprintf("did you mean %q?", best)
 			}
 			b.fail(f, "", "unknown field", fix)

@@ -5,9 +5,10 @@
 //
 // Entry points: BackupHooks and RestoreHooks resolve a pod's hooks (from
 // annotations, which replace the spec hooks of their phase, and from
-// Velero-shaped spec hooks); Lint checks manifests. README.md lists every
-// annotation key, the list form (pre.hook.backup.quiesce.dev/hooks), the
-// precedence rules and where this package deliberately differs from Velero.
+// Velero-shaped spec hooks); package hook/lint checks manifests with it.
+// README.md lists every annotation key, the list form
+// (pre.hook.backup.quiesce.dev/hooks), the precedence rules and where this
+// package deliberately differs from Velero.
 package hook
 
 import (

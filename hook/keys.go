@@ -174,6 +174,31 @@ func checkKeys(object string, m map[string]string, ps *problems) {
 	}
 }
 
+// MaxAnnotationsBytes is Kubernetes' limit on the total size of an
+// object's annotations, keys and values (TotalAnnotationSizeLimitB of
+// k8s.io/apimachinery/pkg/api/validation): the API server refuses a pod or
+// a pod template over it.
+const MaxAnnotationsBytes = 256 << 10
+
+// checkSize reports annotations over MaxAnnotationsBytes, naming the
+// largest: a manifest that lint passes should also be accepted.
+func checkSize(object string, m map[string]string, ps *problems) {
+	total, largest := 0, ""
+	for k, v := range m {
+		total += len(k) + len(v)
+		if largest == "" || len(v) > len(m[largest]) || len(v) == len(m[largest]) && k < largest {
+			largest = k
+		}
+	}
+	if total <= MaxAnnotationsBytes {
+		return
+	}
+	ps.add(Problem{Object: object, Field: annField(largest),
+		Message: fmt.Sprintf("value of %d bytes: the annotations total %d bytes, over Kubernetes' limit of %d (256 KiB), so the API server refuses the object",
+			len(m[largest]), total, MaxAnnotationsBytes),
+		Fix: "keep long scripts in the image or a mounted ConfigMap, and call them from a short command"})
+}
+
 func groupOf(prefix string) (group, bool) {
 	for _, g := range groups {
 		if prefix == g.ours || contains(g.velero, prefix) {
@@ -184,7 +209,7 @@ func groupOf(prefix string) (group, bool) {
 }
 
 func suggestName(prefix, name string, names []string) string {
-	if best, ok := nearest(name, names); ok {
+	if best, ok := Nearest(name, names); ok {
 		return fmt.Sprintf("did you mean %q?", prefix+"/"+best)
 	}
 	sorted := append([]string(nil), names...)
@@ -202,16 +227,16 @@ func suggestPrefix(prefix, name string, ours bool) string {
 			cands = append(cands, g.velero...)
 		}
 	}
-	if best, ok := nearest(prefix, cands); ok {
+	if best, ok := Nearest(prefix, cands); ok {
 		return fmt.Sprintf("did you mean %q?", best+"/"+name)
 	}
 	sort.Strings(cands)
 	return "known prefixes: " + strings.Join(cands, ", ")
 }
 
-// nearest returns the candidate closest to s by edit distance, if it is
+// Nearest returns the candidate closest to s by edit distance, if it is
 // close enough to be a likely typo.
-func nearest(s string, cands []string) (string, bool) {
+func Nearest(s string, cands []string) (string, bool) {
 	for _, c := range cands {
 		// "timeout" for "exec-timeout", "image" for "container-image"
 		if len(s) >= 4 && strings.HasSuffix(c, "-"+s) {

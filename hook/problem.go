@@ -61,7 +61,7 @@ type ValidationError struct {
 func (e *ValidationError) Error() string {
 	switch len(e.Problems) {
 	case 0:
-		return "no hook problems"
+		return "no problems"
 	case 1:
 		return e.Problems[0].String()
 	}
@@ -69,7 +69,7 @@ func (e *ValidationError) Error() string {
 	for i, p := range e.Problems {
 		parts[i] = p.String()
 	}
-	return fmt.Sprintf("%d hook problems: %s", len(e.Problems), strings.Join(parts, "; "))
+	return fmt.Sprintf("%d problems: %s", len(e.Problems), strings.Join(parts, "; "))
 }
 
 // problems collects Problems for one object.

@@ -142,8 +142,11 @@ func ValidateRestoreHooks(object string, spec *v1alpha1.RestoreHooks) error {
 
 // specBackupHooks returns one phase's hooks from every entry of a Backup's
 // spec hooks that selects the target, validating those entries (all
-// entries when the target has no pod spec: validation only).
-func (t *Target) specBackupHooks(spec *v1alpha1.BackupHooks, phase Phase, ps *problems) []Hook {
+// entries when the target has no pod spec: validation only). replacedBy is
+// the annotation that declares the phase's hooks on the target, if any: the
+// entries' hooks of the phase are then neither run nor checked against the
+// pod (Velero never looks at them), only noted.
+func (t *Target) specBackupHooks(spec *v1alpha1.BackupHooks, phase Phase, replacedBy string, ps *problems, notes *[]Problem) []Hook {
 	if spec == nil {
 		return nil
 	}
@@ -166,12 +169,29 @@ func (t *Target) specBackupHooks(spec *v1alpha1.BackupHooks, phase Phase, ps *pr
 		}
 		for j, rh := range list {
 			hpath := fmt.Sprintf("%s.%s[%d]", rpath, key, j)
+			if replacedBy != "" {
+				t.noteReplaced(hpath, replacedBy, notes)
+				continue
+			}
 			if h, ok := t.specExec(rh.Exec, phase, fmt.Sprintf("%s/%s[%d]", specName(r.Name, i), key, j), hpath, match, ps); ok && match {
 				hooks = append(hooks, h)
 			}
 		}
 	}
 	return hooks
+}
+
+// noteReplaced notes a spec hook that selects the target but is replaced
+// by its annotation hooks. It is not a problem: the pod's backup or
+// restore goes on without it, as in Velero.
+func (t *Target) noteReplaced(hpath, key string, notes *[]Problem) {
+	field := hpath
+	if t.SpecObject != "" && t.SpecObject != t.Object {
+		field = t.SpecObject + " " + hpath
+	}
+	*notes = append(*notes, Problem{Object: t.Object, Field: field,
+		Message: fmt.Sprintf("not run and not checked: the pod's annotation %q replaces the spec hooks of this phase, as in Velero", key),
+		Fix:     "to run it as well, add it to the pod's hooks annotation instead"})
 }
 
 // specExec validates one backup exec hook; problems of the hook itself
@@ -218,8 +238,10 @@ func (t *Target) finishSpec(b *builder, container, field string, match bool, spe
 }
 
 // specRestoreHooks returns the post-restore exec hooks and the init hooks
-// of every matching entry of a Restore's spec hooks.
-func (t *Target) specRestoreHooks(spec *v1alpha1.RestoreHooks, ps *problems) (post []Hook, init []InitHook) {
+// of every matching entry of a Restore's spec hooks. execBy and initBy are
+// the annotations that replace the exec and the init hooks, if any, as
+// replacedBy in specBackupHooks.
+func (t *Target) specRestoreHooks(spec *v1alpha1.RestoreHooks, execBy, initBy string, ps *problems, notes *[]Problem) (post []Hook, init []InitHook) {
 	if spec == nil {
 		return nil, nil
 	}
@@ -237,10 +259,14 @@ func (t *Target) specRestoreHooks(spec *v1alpha1.RestoreHooks, ps *problems) (po
 			case rh.Exec != nil && rh.Init != nil:
 				ps.add(Problem{Object: t.specObject(), Field: hpath, Message: "both exec and init are set",
 					Fix: "split them into two postHooks entries"})
+			case rh.Exec != nil && execBy != "":
+				t.noteReplaced(hpath, execBy, notes)
 			case rh.Exec != nil:
 				if h, ok := t.specRestoreExec(rh.Exec, name, hpath, match, ps); ok && match {
 					post = append(post, h)
 				}
+			case rh.Init != nil && initBy != "":
+				t.noteReplaced(hpath, initBy, notes)
 			case rh.Init != nil:
 				init = append(init, t.specInit(rh.Init, hpath, match, ps)...)
 			default:
@@ -294,6 +320,9 @@ func (t *Target) specInit(in *v1alpha1.InitRestoreHook, hpath string, match bool
 		if c.Name == "" {
 			ps.add(Problem{Object: obj, Field: cpath + ".name", Message: "empty name", Fix: "name the init container"})
 			ok = false
+		} else if msg, fix := checkContainerName(c.Name); msg != "" {
+			ps.add(Problem{Object: obj, Field: cpath + ".name", Value: c.Name, Message: msg, Fix: fix})
+			ok = false
 		}
 		if c.Image == "" {
 			ps.add(Problem{Object: obj, Field: cpath + ".image", Message: "empty image", Fix: "set an image"})
@@ -304,6 +333,15 @@ func (t *Target) specInit(in *v1alpha1.InitRestoreHook, hpath string, match bool
 			ps.add(Problem{Object: obj, Field: cpath + ".command", Message: "no command",
 				Fix: "set the command the init container runs; Velero requires one here"})
 			ok = false
+		}
+		for _, args := range []struct {
+			field string
+			list  []string
+		}{{"command", c.Command}, {"args", c.Args}} {
+			if msg, fix := checkNUL(args.list); msg != "" {
+				ps.add(Problem{Object: obj, Field: cpath + "." + args.field, Message: msg, Fix: fix})
+				ok = false
+			}
 		}
 		if ok && match {
 			out = append(out, InitHook{Name: c.Name, Source: Source{Kind: "spec", Ref: cpath},

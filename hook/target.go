@@ -63,7 +63,9 @@ func TemplateTarget(kind string, workload metav1.ObjectMeta, tmpl *corev1.PodTem
 // Problems are those of the pod's annotations and of the spec entries that
 // select the pod (and of selectors that cannot be evaluated); entries that
 // select other pods are not checked here, so one broken entry does not fail
-// every pod: check the whole spec once with ValidateBackupHooks.
+// every pod: check the whole spec once with ValidateBackupHooks. Nor are
+// the spec hooks of a phase the annotations replace: they are not run, so
+// they cannot fail the pod (Target.BackupNotes lists them).
 //
 // For each phase, annotation hooks REPLACE the spec hooks, as in Velero:
 // a pod with any pre-hook annotation (a command under either domain, the
@@ -97,12 +99,26 @@ func RestoreHooks(pod *corev1.Pod, spec *v1alpha1.RestoreHooks) (post []Hook, in
 
 // BackupHooks is the package-level BackupHooks on a Target.
 func (t *Target) BackupHooks(spec *v1alpha1.BackupHooks) (pre, post []Hook, err error) {
+	pre, post, _, err = t.backupHooks(spec)
+	return pre, post, err
+}
+
+// BackupNotes lists what resolving the target's backup hooks noticed that
+// is not a problem: the spec hooks that select it but are replaced by its
+// annotation hooks of the same phase. `hooks lint` prints them as notes.
+func (t *Target) BackupNotes(spec *v1alpha1.BackupHooks) []Problem {
+	_, _, notes, _ := t.backupHooks(spec)
+	return notes
+}
+
+func (t *Target) backupHooks(spec *v1alpha1.BackupHooks) (pre, post []Hook, notes []Problem, err error) {
 	var ps problems
 	checkKeys(t.Object, t.Annotations, &ps)
+	checkSize(t.Object, t.Annotations, &ps)
 	for _, phase := range []Phase{PreBackup, PostBackup} {
-		hooks, fromAnnotations := t.annotationBackupHooks(phase, &ps)
-		specHooks := t.specBackupHooks(spec, phase, &ps)
-		if !fromAnnotations {
+		hooks, replacedBy := t.annotationBackupHooks(phase, &ps)
+		specHooks := t.specBackupHooks(spec, phase, replacedBy, &ps, &notes)
+		if replacedBy == "" {
 			hooks = specHooks
 		}
 		if phase == PreBackup {
@@ -111,23 +127,35 @@ func (t *Target) BackupHooks(spec *v1alpha1.BackupHooks) (pre, post []Hook, err 
 			post = hooks
 		}
 	}
-	return pre, post, ps.err()
+	return pre, post, notes, ps.err()
 }
 
 // RestoreHooks is the package-level RestoreHooks on a Target.
 func (t *Target) RestoreHooks(spec *v1alpha1.RestoreHooks) (post []Hook, init []InitHook, err error) {
+	post, init, _, err = t.restoreHooks(spec)
+	return post, init, err
+}
+
+// RestoreNotes is BackupNotes for restore hooks.
+func (t *Target) RestoreNotes(spec *v1alpha1.RestoreHooks) []Problem {
+	_, _, notes, _ := t.restoreHooks(spec)
+	return notes
+}
+
+func (t *Target) restoreHooks(spec *v1alpha1.RestoreHooks) (post []Hook, init []InitHook, notes []Problem, err error) {
 	var ps problems
 	checkKeys(t.Object, t.Annotations, &ps)
-	post, postFromAnn := t.annotationRestoreHooks(&ps)
-	init, initFromAnn := t.annotationInitHooks(&ps)
-	specPost, specInit := t.specRestoreHooks(spec, &ps)
-	if !postFromAnn {
+	checkSize(t.Object, t.Annotations, &ps)
+	post, postBy := t.annotationRestoreHooks(&ps)
+	init, initBy := t.annotationInitHooks(&ps)
+	specPost, specInit := t.specRestoreHooks(spec, postBy, initBy, &ps, &notes)
+	if postBy == "" {
 		post = specPost
 	}
-	if !initFromAnn {
+	if initBy == "" {
 		init = specInit
 	}
-	return post, init, ps.err()
+	return post, init, notes, ps.err()
 }
 
 func (t *Target) specObject() string {
@@ -214,7 +242,7 @@ func (b *builder) container(field, v string) {
 }
 
 func (b *builder) duration(field, v string, dst *time.Duration, zeroOK bool) {
-	d, msg, fix := parseDuration(v, zeroOK)
+	d, msg, fix := ParseDuration(v, zeroOK)
 	if msg != "" {
 		b.fail(field, v, msg, fix)
 		return

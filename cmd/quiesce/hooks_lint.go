@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quiesce-dev/quiesce/hook"
+	"github.com/quiesce-dev/quiesce/hook/lint"
 )
 
 func newHooksLintCommand() *cobra.Command {
@@ -31,7 +32,7 @@ Backup/Schedule/Restore of the input, then every problem. It exits 1 if there is
 			if output != "text" && output != "json" {
 				return fmt.Errorf("hooks lint: --output %q: use text or json", output)
 			}
-			var l hook.Linter
+			var l lint.Linter
 			for _, f := range files {
 				if err := addFile(&l, f, cmd.InOrStdin()); err != nil {
 					return fmt.Errorf("hooks lint: %w", err)
@@ -59,7 +60,7 @@ Backup/Schedule/Restore of the input, then every problem. It exits 1 if there is
 	return cmd
 }
 
-func addFile(l *hook.Linter, name string, stdin io.Reader) error {
+func addFile(l *lint.Linter, name string, stdin io.Reader) error {
 	if name == "-" {
 		return l.Add("stdin", stdin)
 	}
@@ -71,7 +72,7 @@ func addFile(l *hook.Linter, name string, stdin io.Reader) error {
 	return l.Add(name, f)
 }
 
-func writeLintText(w io.Writer, rep hook.Report) error {
+func writeLintText(w io.Writer, rep lint.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range rep.Resolved {
 		head := r.Object
@@ -101,6 +102,12 @@ func writeLintText(w io.Writer, rep hook.Report) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(rep.Notes) > 0 {
+		fmt.Fprintf(w, "\n%d note(s):\n", len(rep.Notes))
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
 	}
 	if len(rep.Problems) == 0 {
 		_, err := fmt.Fprintln(w, "\nno problems")
@@ -140,6 +147,7 @@ func notes(h hook.Hook) string {
 type lintJSON struct {
 	Resolved []resolvedJSON `json:"resolved"`
 	Problems []problemJSON  `json:"problems"`
+	Notes    []problemJSON  `json:"notes,omitempty"`
 }
 
 type resolvedJSON struct {
@@ -184,7 +192,7 @@ type problemJSON struct {
 	Text string `json:"text"`
 }
 
-func writeLintJSON(w io.Writer, rep hook.Report) error {
+func writeLintJSON(w io.Writer, rep lint.Report) error {
 	out := lintJSON{Resolved: []resolvedJSON{}, Problems: []problemJSON{}}
 	for _, r := range rep.Resolved {
 		rj := resolvedJSON{Object: r.Object, With: r.With, Hooks: []hookJSON{}}
@@ -212,6 +220,9 @@ func writeLintJSON(w io.Writer, rep hook.Report) error {
 	}
 	for _, p := range rep.Problems {
 		out.Problems = append(out.Problems, problemJSON{Problem: p, Text: p.String()})
+	}
+	for _, n := range rep.Notes {
+		out.Notes = append(out.Notes, problemJSON{Problem: n, Text: n.String()})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -21,7 +21,7 @@ func runQuiesce(t *testing.T, args ...string) (string, error) {
 
 // A non-nil error from Execute is exit code 1 (main prints it and exits 1).
 func TestHooksLintText(t *testing.T) {
-	out, err := runQuiesce(t, "hooks", "lint", "-f", "../../hook/testdata/lint.yaml")
+	out, err := runQuiesce(t, "hooks", "lint", "-f", "../../hook/lint/testdata/lint.yaml")
 	if err == nil || err.Error() != "hooks lint: 6 problem(s)" {
 		t.Fatalf("err = %v, want hooks lint: 6 problem(s) (exit 1)", err)
 	}
@@ -32,7 +32,7 @@ func TestHooksLintText(t *testing.T) {
 		"pod shop/api-0 with backup velero/nightly\n",
 		"6 problem(s):\n",
 		`  cronjob shop/report: annotation "pre.hook.backup.velero.io/timeout"="300": not a duration (use e.g. "300s")` + "\n",
-		`  statefulset shop/db: spec.template.metadata.annotations["pre.hook.backup.velero.io/command"]: key written 2 times (../../hook/testdata/lint.yaml lines 16, 18)`,
+		`  statefulset shop/db: spec.template.metadata.annotations["pre.hook.backup.velero.io/command"]: key written 2 times (../../hook/lint/testdata/lint.yaml lines 16, 18)`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q; output:\n%s", want, out)
@@ -41,7 +41,7 @@ func TestHooksLintText(t *testing.T) {
 }
 
 func TestHooksLintCleanFileExitsZero(t *testing.T) {
-	out, err := runQuiesce(t, "hooks", "lint", "-f", "../../hook/testdata/nginx-fsfreeze.yaml")
+	out, err := runQuiesce(t, "hooks", "lint", "-f", "../../hook/lint/testdata/nginx-fsfreeze.yaml")
 	if err != nil {
 		t.Fatalf("err = %v, want nil (exit 0); output:\n%s", err, out)
 	}
@@ -51,7 +51,7 @@ func TestHooksLintCleanFileExitsZero(t *testing.T) {
 }
 
 func TestHooksLintJSON(t *testing.T) {
-	out, err := runQuiesce(t, "hooks", "lint", "-o", "json", "-f", "../../hook/testdata/lint.yaml", "-f", "../../hook/testdata/nginx-fsfreeze.yaml")
+	out, err := runQuiesce(t, "hooks", "lint", "-o", "json", "-f", "../../hook/lint/testdata/lint.yaml", "-f", "../../hook/lint/testdata/nginx-fsfreeze.yaml")
 	if err == nil {
 		t.Fatal("want an error (exit 1) for the problems in lint.yaml")
 	}

@@ -1,4 +1,9 @@
-package hook
+// Package lint checks manifests for hook problems: it reads multi-document
+// YAML (workloads, Backup, Schedule and Restore objects), resolves every pod
+// template's hooks with the hook package, and adds the checks only the YAML
+// itself can answer (a key written twice, an unknown field at its path). It
+// is the only code that works on YAML nodes; hook stays a model of values.
+package lint
 
 import (
 	"bytes"
@@ -6,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,23 +21,26 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/hook"
 )
 
-// Report is what Lint found: the hooks each pod template resolves to, and
-// every problem.
+// Report is what Lint found: the hooks each pod template resolves to,
+// every problem, and notes: what is worth knowing but is not wrong, such as
+// spec hooks that a pod's annotation hooks replace.
 type Report struct {
-	Resolved []Resolved `json:"resolved"`
-	Problems []Problem  `json:"problems"`
+	Resolved []Resolved     `json:"resolved"`
+	Problems []hook.Problem `json:"problems"`
+	Notes    []hook.Problem `json:"notes,omitempty"`
 }
 
 // Resolved is the hooks of one pod template: from its annotations alone
 // (With empty), or with the spec hooks of one Backup, Schedule or Restore
 // of the input that select it (With "backup velero/nightly").
 type Resolved struct {
-	Object string     `json:"object"`
-	With   string     `json:"with,omitempty"`
-	Hooks  []Hook     `json:"hooks"`
-	Init   []InitHook `json:"init,omitempty"`
+	Object string          `json:"object"`
+	With   string          `json:"with,omitempty"`
+	Hooks  []hook.Hook     `json:"hooks"`
+	Init   []hook.InitHook `json:"init,omitempty"`
 }
 
 // HasErrors reports whether the input has any problem.
@@ -55,7 +64,7 @@ func Lint(r io.Reader) (Report, error) {
 // Linter lints several files as one input, so a Backup in one file
 // resolves against the workloads of another.
 type Linter struct {
-	targets  []Target
+	targets  []hook.Target
 	backups  []specOf[v1alpha1.BackupHooks]
 	restores []specOf[v1alpha1.RestoreHooks]
 	ps       problems
@@ -84,13 +93,13 @@ func (l *Linter) Add(name string, r io.Reader) error {
 			return nil
 		}
 		if err != nil {
-			l.ps.add(Problem{Object: fmt.Sprintf("%s document %d", where, i), Message: "not valid YAML: " + err.Error(),
+			l.ps.add(hook.Problem{Object: fmt.Sprintf("%s document %d", where, i), Message: "not valid YAML: " + err.Error(),
 				Fix: "fix the syntax; documents after this one were not read"})
 			return nil
 		}
 		v, err := toValue(&doc)
 		if err != nil {
-			l.ps.add(Problem{Object: fmt.Sprintf("%s document %d", where, i), Message: err.Error()})
+			l.ps.add(hook.Problem{Object: fmt.Sprintf("%s document %d", where, i), Message: err.Error()})
 			continue
 		}
 		if v == nil {
@@ -226,7 +235,7 @@ func checkDuplicates(object, file string, n *yaml.Node, path string, ps *problem
 				if file != "" {
 					where = file + " lines "
 				}
-				ps.add(Problem{Object: object, Field: joinPath(path, k),
+				ps.add(hook.Problem{Object: object, Field: joinPath(path, k),
 					Message: fmt.Sprintf("key written %d times (%s%s); only the last one counts", len(ls), where, strings.Join(at, ", ")),
 					Fix:     fix})
 			}
@@ -261,7 +270,7 @@ type typeMeta struct {
 func (l *Linter) addObject(doc string, v any) string {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		l.ps.add(Problem{Object: doc, Message: "cannot encode: " + err.Error()})
+		l.ps.add(hook.Problem{Object: doc, Message: "cannot encode: " + err.Error()})
 		return doc
 	}
 	m, _ := v.(map[string]any)
@@ -280,7 +289,7 @@ func (l *Linter) addObject(doc string, v any) string {
 		if strings.Contains(err.Error(), "annotations of type string") {
 			fix = "quote the value: annotation values are strings"
 		}
-		l.ps.add(Problem{Object: obj, Field: field, Message: "cannot decode: " + err.Error(), Fix: fix})
+		l.ps.add(hook.Problem{Object: obj, Field: field, Message: "cannot decode: " + err.Error(), Fix: fix})
 	}
 	var tm typeMeta
 	if err := json.Unmarshal(raw, &tm); err != nil {
@@ -313,7 +322,7 @@ func (l *Linter) addObject(doc string, v any) string {
 			return obj
 		}
 		pod := &corev1.Pod{ObjectMeta: tm.Metadata, Spec: p.Spec}
-		l.targets = append(l.targets, PodTarget(pod))
+		l.targets = append(l.targets, hook.PodTarget(pod))
 	case tm.Kind == "CronJob":
 		var cj struct {
 			Spec struct {
@@ -328,8 +337,8 @@ func (l *Linter) addObject(doc string, v any) string {
 			fail("spec.jobTemplate.spec.template", err)
 			return obj
 		}
-		l.targets = append(l.targets, TemplateTarget(tm.Kind, tm.Metadata, &cj.Spec.JobTemplate.Spec.Template))
-	case contains([]string{"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}, tm.Kind):
+		l.targets = append(l.targets, hook.TemplateTarget(tm.Kind, tm.Metadata, &cj.Spec.JobTemplate.Spec.Template))
+	case slices.Contains([]string{"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}, tm.Kind):
 		var w struct {
 			Spec struct {
 				Template *corev1.PodTemplateSpec `json:"template"`
@@ -340,7 +349,7 @@ func (l *Linter) addObject(doc string, v any) string {
 			return obj
 		}
 		if w.Spec.Template != nil {
-			l.targets = append(l.targets, TemplateTarget(tm.Kind, tm.Metadata, w.Spec.Template))
+			l.targets = append(l.targets, hook.TemplateTarget(tm.Kind, tm.Metadata, w.Spec.Template))
 		}
 	case veleroish && (tm.Kind == "Backup" || tm.Kind == "Schedule"):
 		path := "spec.hooks"
@@ -376,7 +385,7 @@ func (l *Linter) decodeSpec(obj, path string, v any, restore bool, out any) bool
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(out); err != nil {
-		l.ps.add(Problem{Object: obj, Field: path, Message: "cannot decode: " + strings.TrimPrefix(err.Error(), "json: "),
+		l.ps.add(hook.Problem{Object: obj, Field: path, Message: "cannot decode: " + strings.TrimPrefix(err.Error(), "json: "),
 			Fix: "compare with the hooks spec of Velero's Backup or Restore"})
 		if json.Unmarshal(raw, out) != nil {
 			return false
@@ -405,14 +414,14 @@ func checkSpecFields(obj, path string, hooks any, restore bool, ps *problems) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if contains(names, k) {
+			if slices.Contains(names, k) {
 				continue
 			}
 			fix := "known fields: " + strings.Join(names, ", ")
-			if best, ok := nearest(k, names); ok {
+			if best, ok := hook.Nearest(k, names); ok {
 				fix = fmt.Sprintf("did you mean %q?", best)
 			}
-			ps.add(Problem{Object: obj, Field: joinPath(fpath, k), Message: "unknown field", Fix: fix})
+			ps.add(hook.Problem{Object: obj, Field: joinPath(fpath, k), Message: "unknown field", Fix: fix})
 			delete(m, k)
 		}
 	}
@@ -428,11 +437,11 @@ func checkSpecFields(obj, path string, hooks any, restore bool, ps *problems) {
 		if _, err := time.ParseDuration(s); err == nil && isStr {
 			return
 		}
-		_, msg, fix := parseDuration(s, zeroOK)
+		_, msg, fix := hook.ParseDuration(s, zeroOK)
 		if msg == "" {
 			msg, fix = "not a duration", fmt.Sprintf("use e.g. %q", s+"s")
 		}
-		ps.add(Problem{Object: obj, Field: fpath + "." + field, Value: s, Message: msg, Fix: fix})
+		ps.add(hook.Problem{Object: obj, Field: fpath + "." + field, Value: s, Message: msg, Fix: fix})
 		delete(m, field)
 	}
 	hm, _ := hooks.(map[string]any)
@@ -478,7 +487,8 @@ func checkSpecFields(obj, path string, hooks any, restore bool, ps *problems) {
 // Report resolves every pod template against the annotations alone and
 // against each Backup, Schedule and Restore read.
 func (l *Linter) Report() Report {
-	ps := problems{list: append([]Problem(nil), l.ps.list...)}
+	ps := problems{list: append([]hook.Problem(nil), l.ps.list...)}
+	var notes []hook.Problem
 	var res []Resolved
 	for i := range l.targets {
 		t := l.targets[i]
@@ -486,12 +496,15 @@ func (l *Linter) Report() Report {
 		addErr(&ps, err)
 		rpost, rinit, err := t.RestoreHooks(nil)
 		addErr(&ps, err)
+		_, err = t.BackupSettings()
+		addErr(&ps, err)
 		res = append(res, Resolved{Object: t.Object, Hooks: concat(pre, post, rpost), Init: rinit})
 		for _, b := range l.backups {
 			tb := t
 			tb.SpecObject, tb.SpecPath = b.object, b.path
 			pre, post, err := tb.BackupHooks(&b.hooks)
 			addErr(&ps, err)
+			notes = append(notes, tb.BackupNotes(&b.hooks)...)
 			if hooks := concat(pre, post); fromSpec(hooks) {
 				res = append(res, Resolved{Object: t.Object, With: b.object, Hooks: hooks})
 			}
@@ -501,6 +514,7 @@ func (l *Linter) Report() Report {
 			tr.SpecObject, tr.SpecPath = r.object, r.path
 			post, init, err := tr.RestoreHooks(&r.hooks)
 			addErr(&ps, err)
+			notes = append(notes, tr.RestoreNotes(&r.hooks)...)
 			if fromSpec(post) || len(init) > 0 && init[0].Source.Kind == "spec" {
 				res = append(res, Resolved{Object: t.Object, With: r.object, Hooks: post, Init: init})
 			}
@@ -509,34 +523,34 @@ func (l *Linter) Report() Report {
 	// Validate every spec on its own too, so its problems show even when
 	// no template of the input matches it.
 	for _, b := range l.backups {
-		t := Target{Object: b.object, SpecPath: b.path}
+		t := hook.Target{Object: b.object, SpecPath: b.path}
 		_, _, err := t.BackupHooks(&b.hooks)
 		addErr(&ps, err)
 	}
 	for _, r := range l.restores {
-		t := Target{Object: r.object, SpecPath: r.path}
+		t := hook.Target{Object: r.object, SpecPath: r.path}
 		_, _, err := t.RestoreHooks(&r.hooks)
 		addErr(&ps, err)
 	}
-	return Report{Resolved: res, Problems: dedupe(ps.list)}
+	return Report{Resolved: res, Problems: dedupe(ps.list), Notes: dedupe(notes)}
 }
 
 func addErr(ps *problems, err error) {
-	var ve *ValidationError
+	var ve *hook.ValidationError
 	if errors.As(err, &ve) {
 		ps.list = append(ps.list, ve.Problems...)
 	}
 }
 
-func concat(lists ...[]Hook) []Hook {
-	var out []Hook
+func concat(lists ...[]hook.Hook) []hook.Hook {
+	var out []hook.Hook
 	for _, l := range lists {
 		out = append(out, l...)
 	}
 	return out
 }
 
-func fromSpec(hooks []Hook) bool {
+func fromSpec(hooks []hook.Hook) bool {
 	for _, h := range hooks {
 		if h.Source.Kind == "spec" {
 			return true
@@ -547,9 +561,9 @@ func fromSpec(hooks []Hook) bool {
 
 // dedupe drops repeated problems (a spec problem shows once per template
 // otherwise) and sorts them by object, keeping each object's order.
-func dedupe(list []Problem) []Problem {
+func dedupe(list []hook.Problem) []hook.Problem {
 	seen := map[string]bool{}
-	var out []Problem
+	var out []hook.Problem
 	for _, p := range list {
 		s := p.String()
 		if !seen[s] {
@@ -560,3 +574,10 @@ func dedupe(list []Problem) []Problem {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Object < out[j].Object })
 	return out
 }
+
+// problems collects the Problems of one lint run.
+type problems struct {
+	list []hook.Problem
+}
+
+func (ps *problems) add(p hook.Problem) { ps.list = append(ps.list, p) }

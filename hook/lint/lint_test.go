@@ -1,4 +1,4 @@
-package hook
+package lint
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quiesce-dev/quiesce/hook"
 )
 
 func lintFile(t *testing.T, path string) Report {
@@ -106,7 +108,7 @@ func TestLint(t *testing.T) {
 	}
 	for _, res := range rep.Resolved {
 		for _, h := range res.Hooks {
-			if h.Name == "notify-failure" && h.When != OnFailure {
+			if h.Name == "notify-failure" && h.When != hook.OnFailure {
 				t.Errorf("notify-failure: when = %q, want OnFailure", h.When)
 			}
 			if h.Name == "reindex/postHooks[0]" && h.WaitTimeout != 5*time.Minute {
@@ -159,5 +161,127 @@ spec:
 				t.Errorf("problems:\n got  %q\n want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A Backup's spec hook that selects a pod whose annotations replace it is
+// not a problem (Velero never looks at it), even when it names a container
+// the pod does not have: lint notes it and exits clean.
+func TestLintReplacedSpecHookIsANote(t *testing.T) {
+	in := `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db-0
+  namespace: shop
+  annotations:
+    pre.hook.backup.velero.io/command: '["/bin/sync"]'
+    post.hook.backup.velero.io/command: '["/bin/true"]'
+spec: {containers: [{name: db}]}
+---
+apiVersion: velero.io/v1
+kind: Backup
+metadata: {name: nightly, namespace: velero}
+spec:
+  hooks:
+    resources:
+    - name: web
+      pre:
+      - exec: {container: web, command: [/app/flush]}
+`
+	rep, err := Lint(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.HasErrors() {
+		t.Errorf("problems: %q", reportProblems(rep))
+	}
+	want := []string{`pod shop/db-0: backup velero/nightly spec.hooks.resources[0].pre[0]: not run and not checked: the pod's annotation "pre.hook.backup.velero.io/command" replaces the spec hooks of this phase, as in Velero (to run it as well, add it to the pod's hooks annotation instead)`}
+	var got []string
+	for _, n := range rep.Notes {
+		got = append(got, n.String())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("notes:\n got  %q\n want %q", got, want)
+	}
+}
+
+// Typos and bad values under backup.quiesce.dev/ are caught by lint, as
+// under the hook prefixes, not first at backup time.
+func TestLintBackupSettings(t *testing.T) {
+	in := `
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  template:
+    metadata:
+      annotations:
+        backup.quiesce.dev/grup: shop
+        backup.quiesce.dev/ordr: "1"
+        backup.quiesce.dev/max-freze: 2m
+    spec: {containers: [{name: db}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: cache, namespace: shop}
+spec:
+  template:
+    metadata:
+      annotations:
+        backup.quiesce.dev/group: shop
+        backup.quiesce.dev/order: abc
+        backup.quiesce.dev/max-freeze: "300"
+    spec: {containers: [{name: redis}]}
+`
+	rep, err := Lint(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`statefulset shop/cache: annotation "backup.quiesce.dev/order"="abc": not an integer (use e.g. "1"; lower orders freeze first)`,
+		`statefulset shop/cache: annotation "backup.quiesce.dev/max-freeze"="300": not a duration (use e.g. "300s")`,
+		`statefulset shop/db: annotation "backup.quiesce.dev/grup"="shop": unknown annotation key (did you mean "backup.quiesce.dev/group"?)`,
+		`statefulset shop/db: annotation "backup.quiesce.dev/max-freze"="2m": unknown annotation key (did you mean "backup.quiesce.dev/max-freeze"?)`,
+		`statefulset shop/db: annotation "backup.quiesce.dev/ordr"="1": unknown annotation key (did you mean "backup.quiesce.dev/order"?)`,
+	}
+	if got := reportProblems(rep); !reflect.DeepEqual(got, want) {
+		t.Errorf("problems:\n got  %q\n want %q", got, want)
+	}
+}
+
+// Values that parse but could never work are lint problems too.
+func TestLintUnusableValues(t *testing.T) {
+	in := `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db-0
+  namespace: shop
+  annotations:
+    pre.hook.backup.quiesce.dev/command: sync
+    pre.hook.backup.quiesce.dev/retries: "1000000000"
+spec: {containers: [{name: db}]}
+---
+apiVersion: velero.io/v1
+kind: Restore
+metadata: {name: r1, namespace: velero}
+spec:
+  hooks:
+    resources:
+    - name: perms
+      postHooks:
+      - init: {initContainers: [{name: Fix_Perms, image: busybox, command: [chown, "1000", /data]}]}
+`
+	rep, err := Lint(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`pod shop/db-0: annotation "pre.hook.backup.quiesce.dev/retries"="1000000000": more than 10 retries (use at most 10: each attempt may run for the hook's timeout while the application waits)`,
+		`restore velero/r1: spec.hooks.resources[0].postHooks[0].init.initContainers[0].name="Fix_Perms": not a valid container name: the API server would refuse the restored pod (use a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters (e.g. "restore-init"))`,
+	}
+	if got := reportProblems(rep); !reflect.DeepEqual(got, want) {
+		t.Errorf("problems:\n got  %q\n want %q", got, want)
 	}
 }
