@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,32 +29,28 @@ type writerLine struct {
 	at  time.Time
 }
 
-// readWriterLog parses the writer's file and fails unless it is a complete
-// prefix of what the writer writes: lines 1..n, each whole. A live file
-// may end in the line being written: live drops it.
-func readWriterLog(t *testing.T, path string, live bool) []writerLine {
+// parseWriterLog parses the writer's file and fails unless it is a
+// complete prefix of what the writer writes: lines 1..n, each whole. A live
+// file may end in the line being written: live drops it.
+func parseWriterLog(t *testing.T, what, text string, live bool) []writerLine {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	if i := strings.LastIndexByte(text, '\n'); live {
+		text = text[:i+1]
 	}
-	if i := strings.LastIndexByte(string(b), '\n'); live {
-		b = b[:i+1]
-	}
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		t.Fatalf("%s ends in a torn line %q", path, b[max(0, len(b)-30):])
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		t.Fatalf("%s ends in a torn line %q", what, text[max(0, len(text)-30):])
 	}
 	var out []writerLine
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) != 2 {
-			t.Fatalf("%s line %d: %q is not whole", path, len(out)+1, sc.Text())
+			t.Fatalf("%s line %d: %q is not whole", what, len(out)+1, sc.Text())
 		}
 		seq, err1 := strconv.Atoi(f[0])
 		ns, err2 := strconv.ParseInt(f[1], 10, 64)
 		if err1 != nil || err2 != nil || seq != len(out)+1 {
-			t.Fatalf("%s line %d: %q: want sequence number %d", path, len(out)+1, sc.Text(), len(out)+1)
+			t.Fatalf("%s line %d: %q: want sequence number %d", what, len(out)+1, sc.Text(), len(out)+1)
 		}
 		out = append(out, writerLine{seq, time.Unix(0, ns)})
 	}
@@ -94,16 +91,68 @@ func containerID(p *corev1.Pod, name string) string {
 	return ""
 }
 
-// TestFreezeContainersWithoutAShell backs up an application that has no
-// shell (e2e/writer in a scratch image) with backup.quiesce.dev/freeze:
-// containers, through the chart. It is in a consistency group with a
-// member whose pre-hook takes 6s, so its pause lasts at least that long.
+// TestFreezeContainersWithoutAShell: backup.quiesce.dev/freeze:
+// containers pauses the writer through the runtime. See testFreeze.
+func TestFreezeContainersWithoutAShell(t *testing.T) { testFreeze(t, "containers") }
+
+// TestFreezeFilesystemWithoutAShell: backup.quiesce.dev/freeze: filesystem
+// freezes the writer's PersistentVolume, an ext4 filesystem of its own (a
+// loop device mounted on the node), so its writes block. See testFreeze.
+func TestFreezeFilesystemWithoutAShell(t *testing.T) { testFreeze(t, "filesystem") }
+
+// loopPV mounts a fresh ext4 filesystem on node (in its mount namespace)
+// and makes it a local PersistentVolume with a claim in ns.
+func loopPV(t *testing.T, c *cluster.Cluster, ns, node string) string {
+	t.Helper()
+	dir := localPV(t, c, ns, node)
+	img := "/var/lib/quiesce-e2e-pv/" + ns + ".img"
+	ctx := context.WithoutCancel(t.Context())
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 128<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := execOut(ctx, "mkfs.ext4", "-q", "-F", img); err != nil {
+		t.Fatal(out, err)
+	}
+	if _, err := c.OnNode(ctx, node, "mount", "-o", "loop,noatime", img, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.OnNode(ctx, node, "chmod", "0777", dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = c.OnNode(ctx, node, "fsfreeze", "--unfreeze", dir) // never leave the node with a frozen mount
+		_, _ = c.OnNode(ctx, node, "umount", "-l", dir)
+		_ = os.Remove(img)
+	})
+	claim := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr("qe2e-" + ns),
+			VolumeName:       ns + "-db",
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("64Mi")}},
+		},
+	}
+	if _, err := c.Client.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return ns + "-db"
+}
+
+// testFreeze backs up an application that has no shell (e2e/writer in a
+// scratch image) with backup.quiesce.dev/freeze: mode, through the chart.
+// It is in a consistency group with a member whose pre-hook takes 6s, so
+// it stays frozen at least that long.
 //  1. The copy is a complete prefix of what it wrote, taken while it was
-//     paused: the line after the copy's last one was written at least 5s
-//     later, and the writer writes every 5ms otherwise.
-//  2. kill -9 of the node's agent while the writer is paused: the restarted
-//     agent resumes it, and reports the pod failed with AgentRestarted.
-func TestFreezeContainersWithoutAShell(t *testing.T) {
+//     frozen: around the copy's last line the writer, which writes every
+//     5ms, stalled for at least 5s.
+//  2. kill -9 of the node's agent while the writer is frozen: the
+//     restarted agent thaws it, and reports the pod failed with
+//     AgentRestarted.
+func testFreeze(t *testing.T, mode string) {
 	c := env(t)
 	ctx := t.Context()
 	sys := c.Namespace(t, "qsys")
@@ -115,7 +164,7 @@ func TestFreezeContainersWithoutAShell(t *testing.T) {
 	writer := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "writer", Annotations: map[string]string{
 			"backup.velero.io/backup-volumes": "data",
-			"backup.quiesce.dev/freeze":       "containers",
+			"backup.quiesce.dev/freeze":       mode,
 			"backup.quiesce.dev/group":        "g",
 			"backup.quiesce.dev/order":        "1",
 			"backup.quiesce.dev/max-freeze":   "2m",
@@ -128,6 +177,14 @@ func TestFreezeContainersWithoutAShell(t *testing.T) {
 				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}},
 			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 		},
+	}
+	volDir := "volumes/kubernetes.io~empty-dir/data"
+	wantHooks := "pre:pause:app post:resume:app"
+	if mode == "filesystem" {
+		pv := loopPV(t, c, app, "node-a")
+		writer.Spec.Volumes[0].VolumeSource = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}
+		volDir = "volumes/kubernetes.io~local-volume/" + pv
+		wantHooks = "pre:fsfreeze data: post:fsthaw data:"
 	}
 	slow := hookPod("slow", "node-b", map[string]string{
 		"backup.velero.io/backup-volumes":    "data",
@@ -142,9 +199,16 @@ func TestFreezeContainersWithoutAShell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := filepath.Join(c.KubeletDir("node-a"), "pods", string(wp.UID), "volumes/kubernetes.io~empty-dir/data/log")
-	wid := containerID(wp, "app")
-
+	// The live file, read in the node's mount namespace (where the loop
+	// filesystem is mounted); reads go on while it is frozen.
+	liveLog := func() []writerLine {
+		t.Helper()
+		out, err := c.OnNode(ctx, "node-a", "cat", filepath.Join("/var/lib/kubelet/pods", string(wp.UID), volDir, "log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return parseWriterLog(t, "the live log", out, true)
+	}
 	backup := func(name string) (api.Backup, error) {
 		out, err := run(t, nil, "quiesce", "backup", "create", name, "--kubeconfig", c.Kubeconfig, "-n", sys, "--include-namespaces", app, "--wait")
 		t.Logf("quiesce backup create %s:\n%s", name, out)
@@ -182,30 +246,40 @@ func TestFreezeContainersWithoutAShell(t *testing.T) {
 			t.Errorf("writer %s %s: %s", h.Phase, h.Name, h.Error)
 		}
 	}
-	if got := strings.Join(kinds, " "); got != "pre:pause:app post:resume:app" {
-		t.Errorf("writer's hook results %q, want the pause and the resume of app", got)
+	if got := strings.Join(kinds, " "); got != wantHooks {
+		t.Errorf("writer's hook results %q, want %q", got, wantHooks)
 	}
 	restored := t.TempDir()
 	if out, err := run(t, []string{"QUIESCE_REPO_PASSWORD=e2e-password"}, "quiesce", "fs", "restore", res.Volumes[0].SnapshotID, restored,
 		"--repo", repoDir, "--cache-dir", t.TempDir()); err != nil {
 		t.Fatalf("fs restore: %v\n%s", err, out)
 	}
-	copied := readWriterLog(t, filepath.Join(restored, "log"), false)
+	b2, err := os.ReadFile(filepath.Join(restored, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := parseWriterLog(t, "the snapshot's log", string(b2), false)
 	if len(copied) == 0 {
 		t.Fatal("the snapshot's log is empty")
 	}
-	after := readWriterLog(t, live, true)
-	last := copied[len(copied)-1]
-	if len(after) <= last.seq {
-		t.Fatalf("the writer wrote nothing after the copy's line %d: it was not resumed", last.seq)
+	after := liveLog()
+	k := len(copied)
+	if len(after) < k+2 {
+		t.Fatalf("the writer wrote nothing after the copy's line %d: it was not thawed", k)
 	}
-	gap := after[last.seq].at.Sub(last.at)
-	t.Logf("copy ends at line %d; the next line came %s later (the writer writes every 5ms; the group's other member took 6s to freeze)", last.seq, gap.Round(time.Millisecond))
-	if gap < 5*time.Second {
-		t.Errorf("line %d came %s after the copy's last line: the copy was not taken while the writer was paused", last.seq+1, gap)
+	// The writer stamps a line before writing it: under a filesystem freeze
+	// the line after the copy's last may carry a time from before the
+	// freeze, and the stall shows one line later.
+	var stall time.Duration
+	for i := k - 1; i <= k && i+1 < len(after); i++ {
+		stall = max(stall, after[i+1].at.Sub(after[i].at))
+	}
+	t.Logf("copy ends at line %d; the writer stalled %s there (it writes every 5ms; the group's other member took 6s to freeze)", k, stall.Round(time.Millisecond))
+	if stall < 5*time.Second {
+		t.Errorf("the writer stalled only %s around the copy's last line %d: the copy was not taken while it was frozen", stall, k)
 	}
 
-	// 2. kill -9 of node-a's agent while the writer is paused.
+	// 2. kill -9 of node-a's agent while the writer is frozen.
 	done := make(chan error, 1)
 	go func() {
 		// The backup fails (its group lost a member): the CLI's error is
@@ -222,11 +296,20 @@ func TestFreezeContainersWithoutAShell(t *testing.T) {
 		}
 		done <- err
 	}()
-	if err := cluster.WaitFor(ctx, 90*time.Second, "the writer to be paused", func(ctx context.Context) (bool, string, error) {
-		st, _, err := taskStatus(ctx, c, "node-a", wid)
-		return st == "PAUSED", st, err
+	// Frozen: the writer, which writes every 5ms, wrote nothing for 1s.
+	last, lastChange := len(liveLog()), time.Now()
+	if err := cluster.WaitFor(ctx, 90*time.Second, "the writer to be frozen", func(context.Context) (bool, string, error) {
+		if n := len(liveLog()); n != last {
+			last, lastChange = n, time.Now()
+		}
+		return time.Since(lastChange) > time.Second, fmt.Sprintf("%d lines", last), nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if mode == "containers" {
+		if st, _, err := taskStatus(ctx, c, "node-a", containerID(wp, "app")); err != nil || st != "PAUSED" {
+			t.Fatalf("writer stalled, but its task is %s (%v), not PAUSED", st, err)
+		}
 	}
 	agents, err := c.Client.CoreV1().Pods(sys).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=agent", FieldSelector: "spec.nodeName=node-a"})
 	if err != nil || len(agents.Items) != 1 {
@@ -240,22 +323,16 @@ func TestFreezeContainersWithoutAShell(t *testing.T) {
 		t.Fatalf("kill -9 agent (pid %d): %v", agentPID, err)
 	}
 	killed := time.Now()
-	t.Logf("killed the agent (pid %d) with the writer paused", agentPID)
-	if err := cluster.WaitFor(ctx, 2*time.Minute, "the restarted agent to resume the writer", func(ctx context.Context) (bool, string, error) {
-		st, _, err := taskStatus(ctx, c, "node-a", wid)
-		return st == "RUNNING", st, err
+	t.Logf("killed the agent (pid %d) with the writer frozen", agentPID)
+	frozenAt := len(liveLog())
+	if err := cluster.WaitFor(ctx, 2*time.Minute, "the restarted agent to thaw the writer", func(context.Context) (bool, string, error) {
+		n := len(liveLog())
+		return n > frozenAt+10, fmt.Sprintf("%d lines", n), nil
 	}); err != nil {
 		logAgents(t, c, sys)
 		t.Fatal(err)
 	}
-	t.Logf("writer resumed %s after the kill", time.Since(killed).Round(time.Millisecond))
-	n := len(readWriterLog(t, live, true))
-	if err := cluster.WaitFor(ctx, 30*time.Second, "the writer to write again", func(context.Context) (bool, string, error) {
-		m := len(readWriterLog(t, live, true))
-		return m > n, fmt.Sprintf("%d lines", m), nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	t.Logf("writer thawed %s after the kill", time.Since(killed).Round(time.Millisecond))
 	select {
 	case err := <-done:
 		if err != nil {

@@ -105,9 +105,10 @@ their containers run.`,
 			ag := &agent.Agent{
 				Node: node, Namespace: kf.namespace, Client: c, Journal: j,
 				Hooks: &agent.CRIHooks{Runtime: rt, Log: log,
-					// Never frozen: the kubelet's, the node's (hostPID) and
-					// the agent's own filesystems.
-					FS: fsfreeze.FS{Guard: []string{kubeletRoot, "/proc/1/root", stateDir}}},
+					// Never frozen: the kubelet's (its pods directory is what
+					// the agent mounts), the node's (hostPID) and the
+					// agent's own filesystems.
+					FS: fsfreeze.FS{Guard: []string{kubeletRoot, filepath.Join(kubeletRoot, "pods"), "/proc/1/root", stateDir}}},
 				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Log: log},
 				Paths:        &agent.KubeletPaths{Client: c, Root: kubeletRoot},
 				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events, Logs: eng,
