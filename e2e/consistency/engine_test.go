@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -150,7 +151,6 @@ func output(ctx context.Context, r runner, argv ...string) (string, error) {
 // on stdin and reads "ack ID" lines; a client that exits on an error
 // (deadlock, lost connection) is restarted, its transaction unacknowledged.
 func pipeWorker(ctx context.Context, r runner, argv []string, n int, tx func(id string) string, acks chan<- Ack) error {
-	seq := 0
 	for ctx.Err() == nil {
 		c := r.cmd(argv)
 		in, _ := c.StdinPipe()
@@ -162,8 +162,7 @@ func pipeWorker(ctx context.Context, r runner, argv []string, n int, tx func(id 
 		stop := context.AfterFunc(ctx, func() { in.Close() })
 		lines := bufio.NewScanner(out)
 		for ctx.Err() == nil {
-			seq++
-			id := fmt.Sprintf("w%d-%d", n, seq)
+			id := fmt.Sprintf("t%d", txSeq.Add(1))
 			if _, err := io.WriteString(in, tx(id)); err != nil {
 				break
 			}
@@ -186,6 +185,9 @@ func pipeWorker(ctx context.Context, r runner, argv []string, n int, tx func(id 
 	}
 	return nil
 }
+
+// txSeq numbers the load's transactions across workers and cycles.
+var txSeq atomic.Int64
 
 type proofRecipe struct {
 	name, file, statefulSet string
@@ -296,6 +298,7 @@ func cycle(t *testing.T, rec Recipe, d db, stagingDir, restoreDir string) Cycle 
 	close(acks)
 	<-collected
 	c.Stall = maxGap(all, start)
+	c.Acks = len(all)
 	if !c.Captured {
 		return c
 	}

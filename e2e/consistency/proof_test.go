@@ -36,6 +36,11 @@ func TestLocalProof(t *testing.T) {
 			{name: "postgres seed: Velero pg_start_backup", file: "testdata/seed-postgres.yaml", statefulSet: "postgres"},
 			{name: "postgres control: no hooks"},
 		}, newPostgres},
+		{"mariadb", []proofRecipe{
+			{name: "mariadb held FTWRL (InnoDB quiet)", file: ex("mariadb/statefulset.yaml"), statefulSet: "mariadb"},
+			{name: "mariadb seed: one-shot FLUSH TABLES WITH READ LOCK", file: "testdata/seed-mariadb.yaml", statefulSet: "mariadb"},
+			{name: "mariadb control: no hooks"},
+		}, newMariaDB},
 	}
 	only := os.Getenv(proofEnv + "_ONLY")
 	var all []Cycle

@@ -29,6 +29,8 @@ type Cycle struct {
 	// lacks. InFreeze: writes acknowledged after the pre-hooks finished and
 	// before the release began (a real freeze has none).
 	Missing, InFreeze int
+	// Acks: writes the load clients saw committed in the cycle.
+	Acks int
 	// Freeze: first pre-hook started to the last release done. Stall: the
 	// longest a load client waited for one transaction in the cycle.
 	Freeze, Stall time.Duration
@@ -76,7 +78,7 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 type Summary struct {
 	Recipe                                                        string
 	Cycles, Clean, HookFailed, NoStart, CheckFailed, InvViolation int
-	Missing, InFreeze                                             int
+	Missing, InFreeze, Acks                                       int
 	FreezeP50, FreezeP95, StallP50, StallP95                      time.Duration
 	Notes                                                         []string
 }
@@ -116,6 +118,7 @@ func Summarize(cs []Cycle) []Summary {
 			}
 			s.Missing += c.Missing
 			s.InFreeze += c.InFreeze
+			s.Acks += c.Acks
 			if c.Captured {
 				fz = append(fz, c.Freeze)
 				st = append(st, c.Stall)
@@ -145,11 +148,11 @@ func ms(d time.Duration) string {
 // WriteTable renders summaries as a Markdown table, then each recipe's
 // distinct notes.
 func WriteTable(w io.Writer, ss []Summary) {
-	fmt.Fprintln(w, "| recipe | cycles | clean | hook failed (no capture) | did not start | checks failed | invariant violated | acked before freeze, missing | acked during hold | freeze p50 / p95 | client stall p50 / p95 |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| recipe | cycles | clean | hook failed (no capture) | did not start | checks failed | invariant violated | writes acked | acked before freeze, missing | acked during hold | freeze p50 / p95 | client stall p50 / p95 |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range ss {
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %s / %s | %s / %s |\n", s.Recipe, s.Cycles, s.Clean,
-			s.HookFailed, s.NoStart, s.CheckFailed, s.InvViolation, s.Missing, s.InFreeze, ms(s.FreezeP50), ms(s.FreezeP95), ms(s.StallP50), ms(s.StallP95))
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %s / %s | %s / %s |\n", s.Recipe, s.Cycles, s.Clean,
+			s.HookFailed, s.NoStart, s.CheckFailed, s.InvViolation, s.Acks, s.Missing, s.InFreeze, ms(s.FreezeP50), ms(s.FreezeP95), ms(s.StallP50), ms(s.StallP95))
 	}
 	fmt.Fprintln(w)
 	for _, s := range ss {
