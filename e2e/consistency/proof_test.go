@@ -41,6 +41,11 @@ func TestLocalProof(t *testing.T) {
 			{name: "mariadb seed: one-shot FLUSH TABLES WITH READ LOCK", file: "testdata/seed-mariadb.yaml", statefulSet: "mariadb"},
 			{name: "mariadb control: no hooks"},
 		}, newMariaDB},
+		{"redis", []proofRecipe{
+			{name: "redis held write pause + BGSAVE", file: ex("redis/statefulset.yaml"), statefulSet: "redis"},
+			{name: "redis seed: one-shot BGSAVE", file: "testdata/seed-redis.yaml", statefulSet: "redis"},
+			{name: "redis control: no hooks"},
+		}, newRedis},
 	}
 	only := os.Getenv(proofEnv + "_ONLY")
 	var all []Cycle
