@@ -1,0 +1,49 @@
+package consistency
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	ds := []time.Duration{5, 1, 4, 2, 3}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 3}, {95, 5}, {100, 5}, {1, 1}} {
+		if got := Percentile(ds, c.p); got != c.want {
+			t.Errorf("Percentile(%v) = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if Percentile(nil, 50) != 0 {
+		t.Error("empty: want 0")
+	}
+}
+
+func TestAckCheck(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	ready, released := t0.Add(10*time.Second), t0.Add(20*time.Second)
+	acks := []Ack{{"a", t0}, {"b", t0.Add(9 * time.Second)}, {"c", ready}, {"d", released}}
+	missing, inFreeze := AckCheck(acks, map[string]bool{"a": true}, ready, released)
+	if missing != 1 || inFreeze != 1 {
+		t.Errorf("missing %d inFreeze %d, want 1 1", missing, inFreeze)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	cs := []Cycle{
+		{Recipe: "r", Captured: true, Started: true, ChecksOK: true, InvariantOK: true, Freeze: time.Second},
+		{Recipe: "r", Captured: true, Started: true, ChecksOK: true, InvariantOK: false, Freeze: 3 * time.Second, Note: "sum off"},
+		{Recipe: "s", HookErr: "function pg_start_backup does not exist"},
+	}
+	ss := Summarize(cs)
+	if len(ss) != 2 || ss[0].Clean != 1 || ss[0].InvViolation != 1 || ss[1].HookFailed != 1 || ss[0].FreezeP95 != 3*time.Second {
+		t.Fatalf("%+v", ss)
+	}
+	var b strings.Builder
+	WriteTable(&b, ss)
+	if !strings.Contains(b.String(), "| r | 2 | 1 |") || !strings.Contains(b.String(), "pg_start_backup") {
+		t.Error(b.String())
+	}
+}
