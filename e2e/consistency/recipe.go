@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/quiesce-dev/quiesce/hook"
+	"github.com/quiesce-dev/quiesce/hook/lint"
 )
 
 // Recipe is a workload's backup hooks as quiesce resolves them from a
@@ -23,14 +24,14 @@ type Recipe struct {
 }
 
 // LoadRecipe resolves the hooks of StatefulSet name in file with quiesce's
-// own hook model (hook.Lint: the annotations, Velero's or ours), and fails
+// own hook model (lint.Lint: the annotations, Velero's or ours), and fails
 // on any problem lint reports for it.
 func LoadRecipe(name, file, statefulSet string) (Recipe, error) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return Recipe{}, err
 	}
-	rep, err := hook.Lint(bytes.NewReader(raw))
+	rep, err := lint.Lint(bytes.NewReader(raw))
 	if err != nil {
 		return Recipe{}, fmt.Errorf("recipe %s: lint %s: %w", name, file, err)
 	}
