@@ -163,9 +163,14 @@ func (f *Frozen) Thaw(ctx context.Context, post []hook.Hook, captureOK bool) Res
 			res, err := h.held.Release(ctx)
 			r.fill(res)
 			r.Duration = res.Duration
-			if err != nil {
+			switch {
+			case err != nil:
 				r.Outcome, r.Err = Failed, hookError(f.pod, h.h, fmt.Errorf("release: %w", err))
-			} else {
+			case res.ExitCode != 0:
+				// What the hold does on release (pg_backup_stop, UNLOCK)
+				// failed: the application may not be as it should.
+				r.Outcome, r.Err = Failed, hookError(f.pod, h.h, fmt.Errorf("after release: %w", exitError(res)))
+			default:
 				r.Outcome = Released
 			}
 			logResult(log, f.pod, r)

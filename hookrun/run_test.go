@@ -344,3 +344,28 @@ func TestResumeReapsOrphanedHold(t *testing.T) {
 		}
 	})
 }
+
+// A hold whose process exits non-zero once released (pg_backup_stop or
+// UNLOCK failed) is a failed hook, not a clean release.
+func TestHoldFailingAfterReleaseFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		failing := func(ctx context.Context, s fake.Stdio) int {
+			io.WriteString(s.Stdout, "locked\n")
+			_, _ = io.ReadAll(s.Stdin)
+			io.WriteString(s.Stderr, "ERROR: backup is not in progress\n")
+			return 1
+		}
+		rt := newRuntime().Script([]string{"lock"}, failing)
+		f, rs := hookrun.Freeze(t.Context(), rt, pod, []hook.Hook{holdHook("lock")}, hookrun.Options{})
+		if err := rs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		trs := f.Thaw(t.Context(), nil, true)
+		if got := outcomes(trs); got != "lock=Failed" {
+			t.Fatalf("Thaw: %q, want the hold failed", got)
+		}
+		if err := trs.Err(); err == nil || !strings.Contains(err.Error(), "after release: exit code 1: ERROR: backup is not in progress") {
+			t.Errorf("Err() = %v", err)
+		}
+	})
+}
