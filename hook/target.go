@@ -111,6 +111,9 @@ func (t *Target) BackupHooks(spec *v1alpha1.BackupHooks) (pre, post []Hook, err 
 			post = hooks
 		}
 	}
+	if t.Spec == nil {
+		t.backupLevelHooks(spec, &ps) // validation only: they belong to no pod
+	}
 	return pre, post, ps.err()
 }
 
