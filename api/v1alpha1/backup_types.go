@@ -70,6 +70,11 @@ type BackupStatus struct {
 	// a restarted coordinator runs only what has not run. Until the post
 	// hooks owed have run, the phase stays InProgress.
 	BackupHooks []BackupHookResult `json:"backupHooks,omitempty"`
+	// PhaseBeforePostHooks is the phase the backup reached when its pods
+	// were final (Failed when a pre hook failed with onError Fail), before
+	// its post hooks: what their when is evaluated against. Set only when
+	// spec.hooks.backup has hooks.
+	PhaseBeforePostHooks BackupPhase `json:"phaseBeforePostHooks,omitempty"`
 	// Progress counts the Kubernetes objects stored in the repository with
 	// the volume data (what a Restore recreates).
 	Progress BackupProgress `json:"progress,omitempty"`
