@@ -299,11 +299,15 @@ func describeBackup(out io.Writer, b *api.Backup, details bool) {
 	for _, w := range st.Warnings {
 		fmt.Fprintf(out, "Warning:      %s\n", w)
 	}
-	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
 	o := render.Options{Indent: "  ", Detail: render.Summary}
 	if details {
 		o.Detail = render.Output
 	}
+	if len(st.BackupHooks) > 0 {
+		fmt.Fprintf(out, "\nBackup hooks (%d):\n", len(st.BackupHooks))
+		render.BackupHooks(out, st.BackupHooks, o)
+	}
+	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
 	for _, p := range st.Pods {
 		render.BackupPod(out, p, o)
 	}
