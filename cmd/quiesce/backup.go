@@ -19,6 +19,7 @@ import (
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/coordinator"
 	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/internal/podexec"
 	"github.com/quiesce-dev/quiesce/internal/render"
 	"github.com/quiesce-dev/quiesce/internal/runjob"
 	"github.com/quiesce-dev/quiesce/resources"
@@ -110,6 +111,13 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 				}
 				if rec != nil {
 					co.Resources = rec
+				}
+				cfg, err := kf.restConfig()
+				if err != nil {
+					return err
+				}
+				if co.Exec, err = podexec.New(cfg); err != nil { // backup-level hooks
+					return err
 				}
 				res, err := co.Run(ctx, key)
 				if err != nil {
