@@ -144,7 +144,9 @@ backup:
 		t.Errorf("only-ok = %+v", onlyOK)
 	}
 	if !slices.Contains(st.Errors, "backup-level pre-hook gate in pod shop/db-b: exit 3") ||
-		!slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.HasPrefix(w, "backup-level post-hook report in pod shop/db-b: timed out") }) {
+		!slices.ContainsFunc(st.Warnings, func(w string) bool {
+			return strings.HasPrefix(w, "backup-level post-hook report in pod shop/db-b: timed out")
+		}) {
 		t.Errorf("errors %q warnings %q", st.Errors, st.Warnings)
 	}
 	if st.HooksAttempted != 2 || st.HooksFailed != 2 {
