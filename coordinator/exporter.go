@@ -21,6 +21,7 @@ type Exporter struct {
 	Log       *zap.Logger
 
 	byPhase, lastSuccess, lastDuration, scrapeErrors *prometheus.Desc
+	backupHooksFailed                                *prometheus.Desc
 	// Restores, read the same way.
 	restoresByPhase, lastRestore, restoreHooksFailed, restoreScrapeErrors *prometheus.Desc
 }
@@ -34,6 +35,8 @@ func NewExporter(c client.Client, namespace string, log *zap.Logger) *Exporter {
 			"Completion time of the newest Completed backup, by schedule (\"\" for backups made by hand).", []string{"schedule"}, nil),
 		lastDuration: prometheus.NewDesc("quiesce_last_backup_duration_seconds",
 			"Duration of the newest finished backup, by schedule.", []string{"schedule"}, nil),
+		backupHooksFailed: prometheus.NewDesc("quiesce_backup_level_hooks_failed",
+			"Backup-level hooks (spec.hooks.backup) that failed, summed over the Backups in the namespace, by phase (pre, post).", []string{"phase"}, nil),
 		scrapeErrors:    prometheus.NewDesc("quiesce_exporter_list_errors", "1 when listing the Backups failed on this scrape.", nil, nil),
 		restoresByPhase: prometheus.NewDesc("quiesce_restores", "Restores in the namespace, by phase.", []string{"phase"}, nil),
 		lastRestore: prometheus.NewDesc("quiesce_restore_last_completion_timestamp_seconds",
@@ -50,6 +53,7 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.lastSuccess
 	ch <- e.lastDuration
 	ch <- e.scrapeErrors
+	ch <- e.backupHooksFailed
 	ch <- e.restoresByPhase
 	ch <- e.lastRestore
 	ch <- e.restoreHooksFailed
@@ -71,7 +75,13 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	phases := map[string]float64{}
 	success := map[string]time.Time{}
 	newest := map[string]api.Backup{}
+	hooksFailed := map[string]float64{"pre": 0, "post": 0}
 	for _, b := range list.Items {
+		for _, r := range b.Status.BackupHooks {
+			if r.State == api.BackupHookFailed {
+				hooksFailed[r.Phase]++
+			}
+		}
 		phase := string(b.Status.Phase)
 		if phase == "" {
 			phase = string(api.BackupPhaseNew)
@@ -90,6 +100,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	for phase, n := range phases {
 		ch <- prometheus.MustNewConstMetric(e.byPhase, prometheus.GaugeValue, n, phase)
+	}
+	for phase, n := range hooksFailed {
+		ch <- prometheus.MustNewConstMetric(e.backupHooksFailed, prometheus.GaugeValue, n, phase)
 	}
 	for sched, t := range success {
 		ch <- prometheus.MustNewConstMetric(e.lastSuccess, prometheus.GaugeValue, float64(t.Unix()), sched)

@@ -14,6 +14,11 @@ import (
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 )
 
+func withHooks(b *api.Backup, rs ...api.BackupHookResult) *api.Backup {
+	b.Status.BackupHooks = rs
+	return b
+}
+
 func TestExporter(t *testing.T) {
 	at := func(s int64) *metav1.Time { tm := metav1.NewTime(time.Unix(s, 0)); return &tm }
 	backup := func(name, sched string, phase api.BackupPhase, start, end int64) *api.Backup {
@@ -33,6 +38,9 @@ func TestExporter(t *testing.T) {
 		backup("n3", "nightly", api.BackupPhasePartiallyFailed, 3000, 3100),
 		backup("h1", "", api.BackupPhaseFailed, 500, 510),
 		backup("r1", "nightly", api.BackupPhaseInProgress, 0, 0),
+		withHooks(backup("h2", "", api.BackupPhaseFailed, 600, 610),
+			api.BackupHookResult{HookResult: api.HookResult{Name: "gate", Phase: "pre", ExitCode: 1}, State: api.BackupHookFailed},
+			api.BackupHookResult{HookResult: api.HookResult{Name: "report", Phase: "post"}, State: api.BackupHookSucceeded}),
 	).Build()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewExporter(c, "quiesce", zaptest.NewLogger(t)))
@@ -40,7 +48,7 @@ func TestExporter(t *testing.T) {
 # HELP quiesce_backups Backups in the namespace, by phase.
 # TYPE quiesce_backups gauge
 quiesce_backups{phase="Completed"} 2
-quiesce_backups{phase="Failed"} 1
+quiesce_backups{phase="Failed"} 2
 quiesce_backups{phase="InProgress"} 1
 quiesce_backups{phase="PartiallyFailed"} 1
 # HELP quiesce_last_successful_backup_timestamp_seconds Completion time of the newest Completed backup, by schedule ("" for backups made by hand).
@@ -50,9 +58,13 @@ quiesce_last_successful_backup_timestamp_seconds{schedule="nightly"} 2030
 # TYPE quiesce_last_backup_duration_seconds gauge
 quiesce_last_backup_duration_seconds{schedule=""} 10
 quiesce_last_backup_duration_seconds{schedule="nightly"} 100
+# HELP quiesce_backup_level_hooks_failed Backup-level hooks (spec.hooks.backup) that failed, summed over the Backups in the namespace, by phase (pre, post).
+# TYPE quiesce_backup_level_hooks_failed gauge
+quiesce_backup_level_hooks_failed{phase="post"} 0
+quiesce_backup_level_hooks_failed{phase="pre"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "quiesce_backups",
-		"quiesce_last_successful_backup_timestamp_seconds", "quiesce_last_backup_duration_seconds"); err != nil {
+		"quiesce_last_successful_backup_timestamp_seconds", "quiesce_last_backup_duration_seconds", "quiesce_backup_level_hooks_failed"); err != nil {
 		t.Fatal(err)
 	}
 }

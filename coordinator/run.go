@@ -49,6 +49,9 @@ type Coordinator struct {
 	// Resources stores the Backup's Kubernetes objects when it finishes;
 	// nil stores none (a Restore then has only the volume data).
 	Resources ResourceRecorder
+	// Exec runs the backup-level hooks (spec.hooks.backup) through the API
+	// server; nil fails them.
+	Exec PodExecer
 }
 
 // Run takes the Backup to a final phase and returns it. It is idempotent: a
@@ -69,11 +72,21 @@ func (c *Coordinator) Run(ctx context.Context, key types.NamespacedName) (*api.B
 		}
 	}
 	if b.Status.NodeBackups == nil {
+		// Backup-level pre hooks run before any pod is frozen.
+		if failed, err := c.preBackupHooks(ctx, &b, log); err != nil {
+			return nil, err
+		} else if failed {
+			return c.postBackupHooks(ctx, &b, log)
+		}
 		if err := c.plan(ctx, &b, log); err != nil {
 			return nil, err
 		}
 	}
-	return c.follow(ctx, &b, log)
+	fin, err := c.follow(ctx, &b, log)
+	if err != nil {
+		return nil, err
+	}
+	return c.postBackupHooks(ctx, fin, log) // backup-level post hooks, once every pod is final
 }
 
 func (c *Coordinator) now() time.Time {
@@ -322,8 +335,9 @@ func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.Pod
 			}
 			rec.apply(st)
 		}
+		foldBackupHooks(b, st) // final only once the backup-level post hooks ran
 	})
-	if done && err == nil {
+	if done && err == nil && b.Status.Phase.Final() {
 		c.finished(b)
 		log.Info("backup finished", zap.String("phase", string(b.Status.Phase)),
 			zap.Int("pods", len(b.Status.Pods)), zap.Int("hooksFailed", b.Status.HooksFailed))

@@ -127,6 +127,9 @@ func (t *Target) backupHooks(spec *v1alpha1.BackupHooks) (pre, post []Hook, note
 			post = hooks
 		}
 	}
+	if t.Spec == nil {
+		t.backupLevelHooks(spec, &ps) // validation only: they belong to no pod
+	}
 	return pre, post, notes, ps.err()
 }
 

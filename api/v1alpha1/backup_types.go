@@ -65,11 +65,52 @@ type BackupStatus struct {
 	NodeBackups []string `json:"nodeBackups,omitempty"`
 	// Pods has one entry per selected pod, skipped ones included.
 	Pods []PodResult `json:"pods,omitempty"`
+	// BackupHooks records the backup-level hooks (spec.hooks.backup), one
+	// entry per hook from the moment it starts (Running) to its outcome, so
+	// a restarted coordinator runs only what has not run. Until the post
+	// hooks owed have run, the phase stays InProgress.
+	BackupHooks []BackupHookResult `json:"backupHooks,omitempty"`
+	// PhaseBeforePostHooks is the phase the backup reached when its pods
+	// were final (Failed when a pre hook failed with onError Fail), before
+	// its post hooks: what their when is evaluated against. Set only when
+	// spec.hooks.backup has hooks.
+	PhaseBeforePostHooks BackupPhase `json:"phaseBeforePostHooks,omitempty"`
 	// Progress counts the Kubernetes objects stored in the repository with
 	// the volume data (what a Restore recreates).
 	Progress BackupProgress `json:"progress,omitempty"`
 	Errors   []string       `json:"errors,omitempty"`
 	Warnings []string       `json:"warnings,omitempty"`
+}
+
+// BackupHookState is where a backup-level hook stands.
+type BackupHookState string
+
+const (
+	// BackupHookRunning is recorded before the hook is started: found by a
+	// restarted coordinator, it means the hook was interrupted, and it is
+	// run again (backup-level hooks run at least once).
+	BackupHookRunning   BackupHookState = "Running"
+	BackupHookSucceeded BackupHookState = "Succeeded"
+	BackupHookFailed    BackupHookState = "Failed"
+	// BackupHookSkipped: its when did not match the backup's outcome, or
+	// an earlier hook of its phase failed with onError Fail.
+	BackupHookSkipped BackupHookState = "Skipped"
+)
+
+// BackupHookResult is the record of one backup-level hook: the fields of
+// a pod hook's result (phase "pre" or "post", exit code, duration, output
+// excerpt, error), where it ran and where it stands.
+type BackupHookResult struct {
+	HookResult `json:",inline"`
+	State      BackupHookState `json:"state"`
+	// Pod is the namespace/name of the pod the hook ran in.
+	Pod string `json:"pod,omitempty"`
+	// Reason says why a hook was skipped.
+	Reason         string       `json:"reason,omitempty"`
+	StartTimestamp *metav1.Time `json:"startTimestamp,omitempty"`
+	// Attempts counts the starts; more than 1 when a coordinator was
+	// stopped while the hook ran.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // BackupProgress counts objects (Velero's names).

@@ -92,3 +92,37 @@ func TestDecodeRejects(t *testing.T) {
 		}
 	}
 }
+
+// A Schedule's template carries the backup-level hooks into its Backups,
+// and DeepCopy copies them.
+func TestDecodeScheduleBackupLevelHooks(t *testing.T) {
+	b, err := DecodeBackup([]byte(`
+apiVersion: velero.io/v1
+kind: Schedule
+metadata: {name: nightly, namespace: velero}
+spec:
+  schedule: "0 2 * * *"
+  template:
+    includedNamespaces: [shop]
+    hooks:
+      backup:
+        pre:
+          - {name: announce, namespace: shop, labelSelector: {matchLabels: {app: db}}, command: [/bin/sh, -c, "echo start"], timeout: 1m}
+        post:
+          - {namespace: shop, labelSelector: {matchLabels: {app: db}}, command: [/bin/true], when: OnFailure, onError: Continue}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := b.Spec.Hooks.Backup
+	if h == nil || len(h.Pre) != 1 || len(h.Post) != 1 || h.Pre[0].Name != "announce" || h.Pre[0].Timeout.Duration != time.Minute ||
+		h.Pre[0].LabelSelector.MatchLabels["app"] != "db" || h.Post[0].When != "OnFailure" || h.Post[0].OnError != HookErrorModeContinue {
+		t.Fatalf("backup hooks = %+v", h)
+	}
+	cp := b.DeepCopy()
+	cp.Spec.Hooks.Backup.Pre[0].Command[0] = "changed"
+	cp.Spec.Hooks.Backup.Pre[0].LabelSelector.MatchLabels["app"] = "changed"
+	if h.Pre[0].Command[0] != "/bin/sh" || h.Pre[0].LabelSelector.MatchLabels["app"] != "db" {
+		t.Errorf("DeepCopy shares the backup-level hooks: %+v", h.Pre[0])
+	}
+}

@@ -22,6 +22,46 @@ const (
 // +kubebuilder:object:generate=false
 type BackupHooks struct {
 	Resources []BackupResourceHookSpec `json:"resources,omitempty"`
+	// Backup (quiesce's own) holds hooks that run once per backup, each in
+	// one selected pod: pre before any pod is frozen, post after every pod
+	// is thawed and uploaded.
+	Backup *BackupLevelHooks `json:"backup,omitempty"`
+}
+
+// BackupLevelHooks are the hooks of the Backup itself rather than of its
+// pods (Velero issue #3542).
+// +kubebuilder:object:generate=false
+type BackupLevelHooks struct {
+	// Pre runs in order before any pod is frozen; a failing hook with
+	// onError Fail fails the Backup before it freezes anything.
+	Pre []BackupLevelHook `json:"pre,omitempty"`
+	// Post runs in order once every pod is final, whatever happened to the
+	// backup (a restarted coordinator runs what was not run), gated by when.
+	Post []BackupLevelHook `json:"post,omitempty"`
+}
+
+// BackupLevelHook runs a command, through the API server's pods/exec, in
+// one pod: the first Running pod, by name, of Namespace that matches
+// LabelSelector.
+// +kubebuilder:object:generate=false
+type BackupLevelHook struct {
+	// Name is unique in its list; default "pre[i]" or "post[i]".
+	Name          string                `json:"name,omitempty"`
+	Namespace     string                `json:"namespace"`
+	LabelSelector *metav1.LabelSelector `json:"labelSelector"`
+	// Container defaults to the selected pod's first container.
+	Container string   `json:"container,omitempty"`
+	Command   []string `json:"command"`
+	// Timeout defaults to 30s.
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+	// OnError defaults to Fail: a failing pre hook fails the Backup before
+	// any pod is frozen (the post hooks still run); a failing post hook
+	// makes a Completed Backup PartiallyFailed and skips the post hooks
+	// after it. Continue records the failure as a warning and goes on.
+	OnError HookErrorMode `json:"onError,omitempty"`
+	// When (post only) runs the hook Always (default), OnSuccess (the
+	// Backup's pods all Completed) or OnFailure (otherwise).
+	When string `json:"when,omitempty"`
 }
 
 // BackupResourceHookSpec selects pods by namespace, resource and labels and

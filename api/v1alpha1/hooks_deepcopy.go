@@ -16,6 +16,22 @@ func (in *BackupHooks) DeepCopyInto(out *BackupHooks) {
 			in.Resources[i].DeepCopyInto(&out.Resources[i])
 		}
 	}
+	if in.Backup != nil {
+		out.Backup = &BackupLevelHooks{Pre: copyBackupLevelHooks(in.Backup.Pre), Post: copyBackupLevelHooks(in.Backup.Post)}
+	}
+}
+
+func copyBackupLevelHooks(in []BackupLevelHook) []BackupLevelHook {
+	if in == nil {
+		return nil
+	}
+	out := make([]BackupLevelHook, len(in))
+	for i, h := range in {
+		out[i] = h
+		out[i].LabelSelector = copySelector(h.LabelSelector)
+		out[i].Command = copyStrings(h.Command)
+	}
+	return out
 }
 
 func (in *BackupHooks) DeepCopy() *BackupHooks {

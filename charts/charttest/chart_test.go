@@ -107,11 +107,23 @@ func TestChartObjects(t *testing.T) {
 	// Agent: least privilege, status only.
 	for _, doc := range docs["ClusterRole"] {
 		role := decode[rbacv1.ClusterRole](t, doc)
+		if strings.HasSuffix(role.Name, "-coordinator") {
+			// Backup-level hooks exec through the API server: an explicit
+			// rule, in the core group only.
+			if !slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+				return slices.Equal(r.APIGroups, []string{""}) && slices.Equal(r.Resources, []string{"pods/exec"}) && slices.Contains(r.Verbs, "create")
+			}) {
+				t.Errorf("coordinator role %+v lacks create on pods/exec (backup-level hooks)", role.Rules)
+			}
+		}
 		if !strings.HasSuffix(role.Name, "-agent") {
 			continue
 		}
 		for _, r := range role.Rules {
 			for _, res := range r.Resources {
+				if res == "pods/exec" || res == "*" {
+					t.Errorf("agent may %v %s: its hooks run through the node's runtime, never API-server exec", r.Verbs, res)
+				}
 				writes := slices.ContainsFunc(r.Verbs, func(v string) bool { return v != "get" && v != "list" && v != "watch" })
 				if writes && res != "nodebackups/status" && res != "noderestores/status" && res != "events" {
 					t.Errorf("agent may %v %s: it may write only its assignments' status and events", r.Verbs, res)

@@ -19,6 +19,7 @@ import (
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/coordinator"
 	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/internal/podexec"
 	"github.com/quiesce-dev/quiesce/internal/render"
 	"github.com/quiesce-dev/quiesce/internal/runjob"
 	"github.com/quiesce-dev/quiesce/resources"
@@ -110,6 +111,13 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 				}
 				if rec != nil {
 					co.Resources = rec
+				}
+				cfg, err := kf.restConfig()
+				if err != nil {
+					return err
+				}
+				if co.Exec, err = podexec.New(cfg); err != nil { // backup-level hooks
+					return err
 				}
 				res, err := co.Run(ctx, key)
 				if err != nil {
@@ -299,11 +307,15 @@ func describeBackup(out io.Writer, b *api.Backup, details bool) {
 	for _, w := range st.Warnings {
 		fmt.Fprintf(out, "Warning:      %s\n", w)
 	}
-	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
 	o := render.Options{Indent: "  ", Detail: render.Summary}
 	if details {
 		o.Detail = render.Output
 	}
+	if len(st.BackupHooks) > 0 {
+		fmt.Fprintf(out, "\nBackup hooks (%d):\n", len(st.BackupHooks))
+		render.BackupHooks(out, st.BackupHooks, o)
+	}
+	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
 	for _, p := range st.Pods {
 		render.BackupPod(out, p, o)
 	}

@@ -125,3 +125,28 @@ func TestDescribeBackupRounds(t *testing.T) {
 		t.Errorf("-o json (%v) does not keep the exact freeze:\n%s", err, out.String())
 	}
 }
+
+// describe lists the backup-level hooks, with their output at --details.
+func TestDescribeBackupLevelHooks(t *testing.T) {
+	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b1"},
+		Status: api.BackupStatus{Phase: api.BackupPhasePartiallyFailed, BackupHooks: []api.BackupHookResult{
+			{HookResult: api.HookResult{Name: "announce", Phase: "pre", Container: "db", Source: "spec spec.hooks.backup.pre[0]",
+				Duration: metav1.Duration{Duration: 12 * time.Millisecond}, Output: "started"}, State: api.BackupHookSucceeded, Pod: "shop/db-0", Attempts: 1},
+			{HookResult: api.HookResult{Name: "report", Phase: "post", Container: "db", ExitCode: 2, Duration: metav1.Duration{Duration: time.Second}},
+				State: api.BackupHookFailed, Pod: "shop/db-0", Attempts: 2},
+			{HookResult: api.HookResult{Name: "celebrate", Phase: "post", Skipped: true}, State: api.BackupHookSkipped,
+				Reason: "when OnSuccess, and the backup is PartiallyFailed"},
+		}}}
+	var out bytes.Buffer
+	describeBackup(&out, b, true)
+	for _, want := range []string{
+		"\nBackup hooks (3):\n",
+		"  pre announce pod=shop/db-0 container=db: Succeeded, exit 0 in 12ms (spec spec.hooks.backup.pre[0])\n    | started\n",
+		"  post report pod=shop/db-0 container=db: Failed, exit 2 in 1s, attempt 2\n",
+		"  post celebrate: Skipped (when OnSuccess, and the backup is PartiallyFailed)\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("describe lacks %q:\n%s", want, out.String())
+		}
+	}
+}

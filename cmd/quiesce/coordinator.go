@@ -19,6 +19,7 @@ import (
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/coordinator"
+	"github.com/quiesce-dev/quiesce/internal/podexec"
 	"github.com/quiesce-dev/quiesce/resources"
 )
 
@@ -85,7 +86,15 @@ Exits non-zero when the Backup ends Failed.`,
 			if err != nil {
 				return err
 			}
-			co := &coordinator.Coordinator{Client: c, Log: log, AgentNamespace: kf.namespace, AgentSelector: sel, Timeout: timeout, Events: events}
+			cfg, err := kf.restConfig()
+			if err != nil {
+				return err
+			}
+			execer, err := podexec.New(cfg) // backup-level hooks (spec.hooks.backup)
+			if err != nil {
+				return err
+			}
+			co := &coordinator.Coordinator{Client: c, Log: log, AgentNamespace: kf.namespace, AgentSelector: sel, Timeout: timeout, Events: events, Exec: execer}
 			if rec != nil {
 				co.Resources = rec
 			}

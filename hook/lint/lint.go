@@ -400,6 +400,7 @@ var (
 	backupExecFields  = []string{"container", "command", "onError", "timeout"}
 	restoreExecFields = []string{"container", "command", "onError", "execTimeout", "waitTimeout", "waitForReady"}
 	initFields        = []string{"initContainers", "timeout"}
+	backupLevelFields = []string{"name", "namespace", "labelSelector", "container", "command", "timeout", "onError", "when"}
 )
 
 // checkSpecFields reports unknown fields (typos such as "timout", which
@@ -445,7 +446,12 @@ func checkSpecFields(obj, path string, hooks any, restore bool, ps *problems) {
 		delete(m, field)
 	}
 	hm, _ := hooks.(map[string]any)
-	known(hm, path, "resources")
+	if restore {
+		known(hm, path, "resources")
+	} else {
+		known(hm, path, "resources", "backup")
+		checkBackupLevelFields(hm, path, known, check)
+	}
 	resources, _ := hm["resources"].([]any)
 	for i, r := range resources {
 		rm, _ := r.(map[string]any)
@@ -480,6 +486,25 @@ func checkSpecFields(obj, path string, hooks any, restore bool, ps *problems) {
 					check(in, "timeout", hpath+".init", true)
 				}
 			}
+		}
+	}
+}
+
+// checkBackupLevelFields is checkSpecFields for spec.hooks.backup.
+func checkBackupLevelFields(hm map[string]any, path string, known func(map[string]any, string, ...string),
+	check func(map[string]any, string, string, bool)) {
+	bm, ok := hm["backup"].(map[string]any)
+	if !ok {
+		return
+	}
+	known(bm, path+".backup", "pre", "post")
+	for _, ph := range []string{"pre", "post"} {
+		list, _ := bm[ph].([]any)
+		for j, h := range list {
+			m, _ := h.(map[string]any)
+			hpath := fmt.Sprintf("%s.backup.%s[%d]", path, ph, j)
+			known(m, hpath, backupLevelFields...)
+			check(m, "timeout", hpath, false)
 		}
 	}
 }

@@ -285,3 +285,41 @@ spec:
 		t.Errorf("problems:\n got  %q\n want %q", got, want)
 	}
 }
+
+// Lint reads spec.hooks.backup of Backups and spec.template.hooks.backup of
+// Schedules: unknown fields and unit-less timeouts at their path.
+func TestLintBackupLevelHooks(t *testing.T) {
+	rep, err := Lint(strings.NewReader(`
+apiVersion: velero.io/v1
+kind: Schedule
+metadata: {name: nightly, namespace: velero}
+spec:
+  template:
+    hooks:
+      backup:
+        pre:
+          - namespace: shop
+            labelSelector: {matchLabels: {app: db}}
+            command: [sync]
+            timout: 30s
+        post:
+          - namespace: shop
+            labelSelector: {matchLabels: {app: db}}
+            command: [sync]
+            timeout: "300"
+        around: []
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(reportProblems(rep), "\n")
+	for _, w := range []string{
+		`spec.template.hooks.backup.pre[0].timout: unknown field (did you mean "timeout"?)`,
+		`spec.template.hooks.backup.post[0].timeout="300": not a duration (use e.g. "300s")`,
+		`spec.template.hooks.backup.around: unknown field`,
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("lint lacks %q:\n%s", w, got)
+		}
+	}
+}
