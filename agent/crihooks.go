@@ -74,8 +74,8 @@ func toAPIResults(rs hookrun.Results) []api.HookResult {
 		a := api.HookResult{
 			Name: r.Hook, Phase: phase, Source: r.Source.Kind + " " + r.Source.Ref, Container: r.Container,
 			ExitCode: r.ExitCode, Duration: metav1.Duration{Duration: r.Duration}, TimedOut: r.TimedOut,
-			Skipped: r.Outcome == hookrun.Skipped,
-			Output:  tail(strings.TrimSpace(r.Stdout+"\n"+r.Stderr), outputExcerpt),
+			Skipped: r.Outcome == hookrun.Skipped, Held: r.Outcome == hookrun.Held,
+			Output: tail(strings.TrimSpace(r.Stdout+"\n"+r.Stderr), outputExcerpt),
 		}
 		if r.Failed() && r.Err != nil {
 			a.Error = r.Err.Error()

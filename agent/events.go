@@ -32,11 +32,11 @@ func podEvents(rec record.EventRecorder, backup string, res api.PodResult) {
 	ref := &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: res.Namespace, Name: res.Name, UID: types.UID(res.UID)}
 	for _, h := range res.Hooks {
 		switch {
-		case h.Skipped:
+		case h.Skipped, h.Held: // a held hook's release record speaks for it
 		case h.TimedOut:
 			rec.Eventf(ref, corev1.EventTypeWarning, ReasonHookTimedOut, "backup %s: %s-hook %s in container %s timed out after %s",
 				backup, h.Phase, h.Name, h.Container, render.Duration(h.Duration.Duration))
-		case h.Error != "" || h.ExitCode != 0:
+		case h.Failed():
 			rec.Eventf(ref, corev1.EventTypeWarning, ReasonHookFailed, "backup %s: %s-hook %s in container %s failed: %s",
 				backup, h.Phase, h.Name, h.Container, firstNonEmpty(h.Error, fmt.Sprintf("exit code %d", h.ExitCode)))
 		default:

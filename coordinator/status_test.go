@@ -21,14 +21,16 @@ func TestAggregateContinuedHookFailureIsPartiallyFailed(t *testing.T) {
 		return n
 	}
 	clean := api.PodResult{Namespace: "demo", Name: "db-0", UID: "u1", Phase: api.PodCompleted,
-		Hooks: []api.HookResult{{Name: "pre-annotation", Phase: "pre", Container: "db"}, {Name: "alert", Phase: "post", Container: "db", Skipped: true, ExitCode: 1}}}
+		Hooks: []api.HookResult{{Name: "pre-annotation", Phase: "pre", Container: "db"}, {Name: "alert", Phase: "post", Container: "db", Skipped: true, ExitCode: 1},
+			// a held hook: running (no exit code yet) when the capture began, released clean
+			{Name: "hold", Phase: "pre", Container: "db", Held: true, ExitCode: -1}, {Name: "hold", Phase: "pre", Container: "db"}}}
 	lenient := api.PodResult{Namespace: "demo", Name: "cache-0", UID: "u2", Phase: api.PodCompleted,
 		Hooks: []api.HookResult{{Name: "pre-annotation", Phase: "pre", Container: "cache", ExitCode: 3,
 			Error: `pod demo/cache-0: pre hook "pre-annotation" (annotation pre.hook.backup.velero.io/command) in container "cache": exit code 3: cache flush failed`}}}
 
 	st, done := Aggregate(api.BackupStatus{}, nil, []api.NodeBackup{nb(clean)})
-	if !done || st.Phase != api.BackupPhaseCompleted {
-		t.Errorf("clean: done %v, phase %s: want Completed", done, st.Phase)
+	if !done || st.Phase != api.BackupPhaseCompleted || st.HooksFailed != 0 {
+		t.Errorf("clean: done %v, phase %s, hooks failed %d: want Completed, 0", done, st.Phase, st.HooksFailed)
 	}
 
 	st, done = Aggregate(api.BackupStatus{}, nil, []api.NodeBackup{nb(clean, lenient)})

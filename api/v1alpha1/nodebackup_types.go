@@ -177,7 +177,11 @@ type HookResult struct {
 	Duration  metav1.Duration `json:"duration"`
 	TimedOut  bool            `json:"timedOut,omitempty"`
 	Skipped   bool            `json:"skipped,omitempty"`
-	Error     string          `json:"error,omitempty"`
+	// Held: the hook was still running, holding the application, when this
+	// record was taken (its exit code is not known yet); its release is
+	// the next record of the same hook.
+	Held  bool   `json:"held,omitempty"`
+	Error string `json:"error,omitempty"`
 	// Output is an excerpt of stdout and stderr.
 	Output string `json:"output,omitempty"`
 }

@@ -12,13 +12,16 @@ func (h HookResult) Outcome() string {
 		return "timed out"
 	case h.Error != "":
 		return "error: " + h.Error
+	case h.Held:
+		return "held"
 	}
 	return fmt.Sprintf("exit %d", h.ExitCode)
 }
 
-// Failed reports whether the hook ran and failed.
+// Failed reports whether the hook ran and failed. A held record has no
+// exit code yet: whether the hook failed is its release record's to say.
 func (h HookResult) Failed() bool {
-	return !h.Skipped && (h.TimedOut || h.Error != "" || h.ExitCode != 0)
+	return !h.Skipped && (h.TimedOut || h.Error != "" || (!h.Held && h.ExitCode != 0))
 }
 
 // Final reports whether a Backup in phase p has ended.
