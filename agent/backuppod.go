@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -260,11 +261,29 @@ func (p *backupPod) runPostHooks(ctx context.Context, captureOK bool) {
 			results, ok = p.hooks.ThawOnly(tctx, p.backup, p.pod)
 		}
 		p.outcomes <- outcome{ev: phase.PostHooksDone{OK: ok, Reason: hookFailure("post", results)}, apply: func() {
-			p.res.Hooks = append(p.res.Hooks, results...)
+			p.res.Hooks = settleHeld(p.res.Hooks, results)
 			p.clock.hooksRan(results, "post")
 			p.clock.thawed(p.now(), &p.res)
 		}}
 	}()
+}
+
+// settleHeld adds the thaw's results to a pod's hook records: a held
+// pre-hook's release replaces its held record, so each hook is listed, and
+// counted, once, by its final outcome.
+func settleHeld(hooks, thaw []api.HookResult) []api.HookResult {
+	out := append([]api.HookResult(nil), hooks...)
+	for _, r := range thaw {
+		i := slices.IndexFunc(out, func(h api.HookResult) bool {
+			return h.Held && h.Phase == r.Phase && h.Name == r.Name && h.Container == r.Container
+		})
+		if i < 0 {
+			out = append(out, r)
+			continue
+		}
+		out[i] = r
+	}
+	return out
 }
 
 // startUpload sends the staged copy to the repository, after the thaw. It

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -228,5 +229,27 @@ func TestPodRunUnwritableJournalDoesNotFreeze(t *testing.T) {
 	res := r.run(t.Context(), nil)
 	if res.Phase != api.PodFailed || len(tr.get()) != 0 {
 		t.Fatalf("result %s %q, calls %v: nothing may run when the freeze cannot be recorded", res.Phase, res.Reason, tr.get())
+	}
+}
+
+// A held pre-hook's release replaces its held record: one entry per hook.
+func TestSettleHeldReplacesTheHeldRecord(t *testing.T) {
+	pre := []api.HookResult{
+		{Name: "hold", Phase: "pre", Container: "db", Held: true, ExitCode: -1},
+		{Name: "sync", Phase: "pre", Container: "db"},
+		{Name: "pause-app", Phase: "pre", Container: "app", Held: true},
+	}
+	thaw := []api.HookResult{
+		{Name: "hold", Phase: "pre", Container: "db", ExitCode: 1, Error: "after release: exit code 1"},
+		{Name: "resume-app", Phase: "post", Container: "app"},
+		{Name: "notify", Phase: "post", Container: "db"},
+	}
+	got := settleHeld(pre, thaw)
+	want := []api.HookResult{thaw[0], pre[1], pre[2], thaw[1], thaw[2]}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("settleHeld:\n got  %+v\n want %+v", got, want)
+	}
+	if !pre[0].Held {
+		t.Error("settleHeld changed its input")
 	}
 }

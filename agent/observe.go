@@ -45,7 +45,7 @@ func observePod(m *metrics.Agent, staged bool, captureTime time.Duration, res ap
 	for _, h := range res.Hooks {
 		result := "ok"
 		switch {
-		case h.Skipped:
+		case h.Skipped, h.Held: // a release record follows a held one
 			continue
 		case h.TimedOut:
 			result = "timeout"
