@@ -94,14 +94,16 @@ type Holder interface {
 	Hold(ctx context.Context, c ContainerRef, cmd []string, opts HoldOptions) (Held, error)
 }
 
-// Reaper ends holds that outlived their holder: when the agent restarts
-// while a pod is frozen, the held commands it started are still running
-// (and still holding the application) with nobody left to release them.
+// Reaper ends hook commands that outlived the agent process that started
+// them: when the agent restarts while a pod is frozen, its held commands
+// still hold the application with nobody left to release them, and a
+// pre-hook still running ("wait for X, then freeze") would freeze the
+// application after the thaw.
 type Reaper interface {
-	// ReapHolds kills the process trees of every held command in the
-	// container that this Runtime value is not holding itself, and returns
-	// how many processes it killed.
-	ReapHolds(ctx context.Context, c ContainerRef) (killed int, err error)
+	// ReapOrphans kills the process trees of every hook command (held or
+	// run to completion) in the container that this Runtime value did not
+	// start itself, and returns how many processes it killed.
+	ReapOrphans(ctx context.Context, c ContainerRef) (killed int, err error)
 }
 
 // Pauser freezes a container's processes without anything inside it (the

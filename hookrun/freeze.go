@@ -18,8 +18,8 @@ type Frozen struct {
 	pod   PodRef
 	opts  Options
 	holds []holding
-	// orphaned are Hold-mode pre-hooks an earlier process started (Resume):
-	// Thaw reaps them.
+	// orphaned are the pre-hooks an earlier process may have left running
+	// (Resume): Thaw kills what is left of them in their containers.
 	orphaned []hook.Hook
 	// paused are the containers to resume in Thaw: those Freeze tried to
 	// pause, or after Resume all that the pod asks to pause.
@@ -65,16 +65,14 @@ func Freeze(ctx context.Context, rt cri.Runtime, pod PodRef, pre []hook.Hook, op
 // Resume returns a Frozen for a pod that an earlier process froze (the
 // agent restarted while the pod was frozen, as its journal says): nothing
 // is held by this process, but the pod's Hold-mode pre-hooks may still be
-// running in its containers, and the containers it pauses may be paused.
-// Its Thaw resumes them, kills the held hooks (cri.Reaper) instead of
-// releasing them, then runs the post-hooks as usual.
+// running in its containers, and so may a pre-hook that had not finished
+// ("wait for X, then freeze" would freeze after the thaw), and the
+// containers it pauses may be paused. Its Thaw resumes them, kills every
+// hook command the earlier process left (cri.Reaper) instead of releasing
+// it, then runs the post-hooks as usual.
 func Resume(rt cri.Runtime, pod PodRef, pre []hook.Hook, opts Options) *Frozen {
 	f := &Frozen{rt: rt, pod: pod, opts: opts, paused: opts.Pause, frozenFS: opts.Filesystems}
-	for _, h := range pre {
-		if h.Mode == hook.Hold {
-			f.orphaned = append(f.orphaned, h)
-		}
-	}
+	f.orphaned = slices.Clone(pre)
 	return f
 }
 
@@ -183,33 +181,51 @@ func (f *Frozen) Thaw(ctx context.Context, post []hook.Hook, captureOK bool) Res
 	return f.results
 }
 
-// reap kills the orphaned held hooks, once per container, and reports
-// each hook as released (or failed).
+// reap kills, once per container of the orphaned pre-hooks, every hook
+// command an earlier agent process left running there. Each held hook is
+// reported released (or failed); an exec hook is reported only when
+// something of it was left (killed, or the reap failed): it had not
+// finished, and what it would have done after the thaw is undone.
 func (f *Frozen) reap(ctx context.Context) Results {
+	type reaped struct {
+		n        int
+		err      error
+		took     time.Duration
+		reported bool
+	}
+	done := map[string]*reaped{}
 	var out Results
-	done := map[string]error{}
 	for _, h := range f.orphaned {
-		err, seen := done[h.Container]
-		reason := "reaped: the hold of an earlier agent process was already covered in this container"
+		c, seen := done[h.Container]
 		if !seen {
 			start := time.Now()
-			var n int
-			n, err = f.rt.ReapHolds(ctx, f.pod.container(h.Container))
-			done[h.Container] = err
-			reason = fmt.Sprintf("reaped: killed %d process(es) an earlier agent process left holding, in %s", n, time.Since(start).Round(time.Millisecond))
+			c = &reaped{}
+			c.n, c.err = f.rt.ReapOrphans(ctx, f.pod.container(h.Container))
+			c.took = time.Since(start)
+			done[h.Container] = c
 		}
 		r := newResult(h)
-		r.Mode, r.Attempts = hook.Hold, 1
-		if err != nil {
-			r.Outcome, r.Err = Failed, hookError(f.pod, h, fmt.Errorf("reap orphaned hold: %w", err))
-		} else {
-			r.Outcome, r.Reason = Released, reason
+		r.Mode, r.Attempts = h.Mode, 1
+		switch {
+		case c.err != nil && (h.Mode == hook.Hold || !c.reported):
+			r.Outcome, r.Err = Failed, hookError(f.pod, h, fmt.Errorf("kill the hook commands an earlier agent process left: %w", c.err))
+		case h.Mode == hook.Hold && !c.reported:
+			r.Outcome, r.Reason = Released, fmt.Sprintf("reaped: killed %d process(es) an earlier agent process left running, in %s", c.n, ms(c.took))
+		case h.Mode == hook.Hold:
+			r.Outcome, r.Reason = Released, "reaped: with the other hook commands an earlier agent process left in this container"
+		case c.n > 0 && !c.reported:
+			r.Outcome, r.Reason = Skipped, fmt.Sprintf("not finished: killed %d process(es) of the hook commands an earlier agent process left running, in %s", c.n, ms(c.took))
+		default:
+			continue
 		}
+		c.reported = true
 		logResult(f.opts.logger(), f.pod, r)
 		out = append(out, r)
 	}
 	return out
 }
+
+func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
 // whenGate skips a post-hook whose When does not match the capture's
 // outcome.

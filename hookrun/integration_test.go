@@ -172,3 +172,42 @@ func TestIntegrationResumeReapsOrphanedFlock(t *testing.T) {
 		t.Fatalf("flock -n exit %d after the resumed thaw; want 0 (released)", code)
 	}
 }
+
+// The agent died while an ordinary pre-hook ran ("wait, then freeze"): the
+// resumed thaw kills it first, so its freeze step never runs after the
+// thaw (issue 14: it ran 31s after the thaw).
+func TestIntegrationResumeKillsUnfinishedPreHook(t *testing.T) {
+	rt, pod, _, p := realPod(t, "db")
+	pre := shHook("wait-then-freeze", "db", "sleep 3; touch /tmp/frozen-late", hook.Fail)
+	earlier, err := containerd.New(containerd.Options{Endpoint: env.Endpoint, FIFODir: env.FIFODir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { // the earlier agent process, which dies with this hook running
+		hookrun.Freeze(context.WithoutCancel(t.Context()), earlier, pod, []hook.Hook{pre}, hookrun.Options{})
+		close(done)
+	}()
+	t.Cleanup(func() { <-done; earlier.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for ps, _ := env.ExecSync(t, p, "db", "ps", "-o", "args"); !strings.Contains(ps, "sleep 3"); ps, _ = env.ExecSync(t, p, "db", "ps", "-o", "args") {
+		if time.Now().After(deadline) {
+			t.Fatalf("pre-hook not running:\n%s", ps)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	post := shHook("thaw", "db", "touch /tmp/thawed", hook.Fail)
+	post.Phase = hook.PostBackup
+	trs := hookrun.Resume(rt, pod, []hook.Hook{pre}, hookrun.Options{}).Thaw(t.Context(), []hook.Hook{post}, false)
+	if trs.Failed() || len(trs) != 2 || trs[0].Outcome != hookrun.Skipped || !strings.Contains(trs[0].Reason, "not finished: killed") {
+		t.Fatalf("Thaw after Resume: %+v", trs)
+	}
+	time.Sleep(4 * time.Second) // past the hook's freeze step, had it lived
+	if _, code := env.ExecSync(t, p, "db", "test", "-e", "/tmp/frozen-late"); code == 0 {
+		t.Fatal("the orphaned pre-hook froze after the thaw")
+	}
+	if ps, _ := env.ExecSync(t, p, "db", "ps", "-o", "args"); strings.Contains(ps, "sleep 3") {
+		t.Fatalf("pre-hook still running after the thaw:\n%s", ps)
+	}
+}

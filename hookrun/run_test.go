@@ -329,7 +329,7 @@ func TestResumeReapsOrphanedHold(t *testing.T) {
 		// The orphaned hold keeps holding until killed (unscripted, it
 		// would exit at once, racing the reap).
 		rt := newRuntime().Script([]string{"lock"}, fake.Hang())
-		if err := rt.Orphan(ref("db"), []string{"lock"}); err != nil {
+		if err := rt.Orphan(ref("db"), []string{"lock"}, true); err != nil {
 			t.Fatal(err)
 		}
 		post := exec("notify", "app", hook.Fail)

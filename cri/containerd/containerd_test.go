@@ -75,21 +75,34 @@ func TestRuntimeSuite(t *testing.T) {
 		return critest.Target{
 			Runtime: rt,
 			Running: ref(pod, "app"),
-			Orphan: func(t *testing.T, cmd []string) {
+			Orphan: func(t *testing.T, cmd []string, held bool) {
 				// Another runtime value stands for an agent process that
-				// died while holding.
+				// died while its command ran.
 				earlier, err := containerd.New(containerd.Options{Endpoint: env.Endpoint, FIFODir: env.FIFODir})
 				if err != nil {
 					t.Fatal(err)
 				}
-				h, err := earlier.Hold(context.WithoutCancel(t.Context()), ref(pod, "app"), cmd, cri.HoldOptions{ReadyLine: "ready", ReadyTimeout: 10 * time.Second})
-				if err != nil {
-					t.Fatal(err)
+				ctx := context.WithoutCancel(t.Context())
+				if held {
+					h, err := earlier.Hold(ctx, ref(pod, "app"), cmd, cri.HoldOptions{ReadyLine: "ready", ReadyTimeout: 10 * time.Second})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() {
+						h.Release(ctx) // frees its FIFOs
+						earlier.Close()
+					})
+					return
 				}
-				t.Cleanup(func() {
-					h.Release(context.WithoutCancel(t.Context())) // frees its FIFOs
-					earlier.Close()
-				})
+				// Exec returns once the command is killed (by the reap).
+				done := make(chan struct{})
+				t.Cleanup(func() { <-done; earlier.Close() })
+				marked := func() int { return strings.Count(strings.Join(procs(t, pod, "app"), "\n"), critest.ProcMarker) }
+				before, deadline := marked(), time.Now().Add(10*time.Second)
+				go func() { earlier.Exec(ctx, ref(pod, "app"), cmd, 0); close(done) }()
+				for marked() < before+2 && time.Now().Before(deadline) {
+					time.Sleep(50 * time.Millisecond)
+				}
 			},
 			Stopped: func(t *testing.T) cri.ContainerRef {
 				_, pod := setup(t, "stopped")

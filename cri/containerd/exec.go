@@ -80,8 +80,8 @@ type proc struct {
 
 // start execs cmd in the container. stdin, if not nil, becomes the
 // command's stdin; onLine, if not nil, sees each stdout line. The marker
-// (and exec ID) starts with prefix: holdPrefix for held commands, which
-// ReapHolds looks for.
+// (and exec ID) starts with prefix: holdPrefix for held commands. The
+// marker is how ReapOrphans finds a command whose agent process died.
 func (r *Runtime) start(ctx context.Context, ref cri.ContainerRef, cmd []string, stdin io.Reader, onLine func(string), prefix string) (*proc, error) {
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("%s: empty command", ref)
@@ -144,6 +144,11 @@ func (r *Runtime) start(ctx context.Context, ref cri.ContainerRef, cmd []string,
 		stopWait()
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
+		// The runtime may have started the process before the start failed
+		// (its I/O not wired): a hook reported failed leaves nothing running.
+		if n, kerr := killTree(0, marker, p.pidNS); n > 0 || kerr != nil {
+			p.log.Warn("killed what a failed start left running", zap.Int("processes", n), zap.Error(kerr))
+		}
 		_, _ = p.p.Delete(dctx, containerd.WithProcessKill)
 		return nil, fmt.Errorf("%s: start command %q: %w", ref, cmd, grpcKind(err))
 	}

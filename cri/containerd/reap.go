@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"go.uber.org/zap"
 
 	"github.com/quiesce-dev/quiesce/cri"
@@ -31,12 +31,11 @@ func (r *Runtime) isActive(marker string) bool {
 	return r.active[marker]
 }
 
-// ReapHolds kills the held commands another process left in the container.
-// See cri.Reaper. They are found by the marker in their environment (a
-// held command's marker starts with holdPrefix), which outlives the agent
-// process that started them; their exec records are then deleted from
-// containerd by ID ("quiesce-" + marker).
-func (r *Runtime) ReapHolds(ctx context.Context, ref cri.ContainerRef) (int, error) {
+// ReapOrphans kills the hook commands another process left in the
+// container. See cri.Reaper. They are found by the marker in their
+// environment, which outlives the agent process that started them; their
+// exec records are then deleted from containerd by ID ("quiesce-" + marker).
+func (r *Runtime) ReapOrphans(ctx context.Context, ref cri.ContainerRef) (int, error) {
 	ctx = r.nsCtx(ctx)
 	id, err := r.findContainer(ctx, ref)
 	if err != nil {
@@ -60,7 +59,7 @@ func (r *Runtime) ReapHolds(ctx context.Context, ref cri.ContainerRef) (int, err
 	}
 	markers := map[string]bool{}
 	for _, p := range procs {
-		if m := markerOf(p.pid); strings.HasPrefix(m, holdPrefix) && !r.isActive(m) && pidNamespace(p.pid) == ns {
+		if m := markerOf(p.pid); m != "" && !r.isActive(m) && pidNamespace(p.pid) == ns {
 			markers[m] = true
 		}
 	}
@@ -70,9 +69,9 @@ func (r *Runtime) ReapHolds(ctx context.Context, ref cri.ContainerRef) (int, err
 		n, err := killTree(0, m, ns)
 		killed += n
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: kill orphaned held command %s: %w", ref, m, err))
+			errs = append(errs, fmt.Errorf("%s: kill orphaned hook command %s: %w", ref, m, err))
 		}
-		r.log.Info("killed an orphaned held hook command", zap.String("pod", ref.PodNamespace+"/"+ref.PodName),
+		r.log.Info("killed an orphaned hook command", zap.String("pod", ref.PodNamespace+"/"+ref.PodName),
 			zap.String("podUID", ref.PodUID), zap.String("container", ref.Container), zap.String("execID", "quiesce-"+m), zap.Int("processes", n))
 		// Reap its exec record, once the shim has seen it exit.
 		if p, err := task.LoadProcess(ctx, "quiesce-"+m, nil); err == nil {
@@ -83,7 +82,7 @@ func (r *Runtime) ReapHolds(ctx context.Context, ref cri.ContainerRef) (int, err
 				case <-time.After(cleanupTimeout):
 				}
 			}
-			if _, err := p.Delete(wctx); err != nil {
+			if _, err := p.Delete(wctx); err != nil && !errdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("%s: delete exec process quiesce-%s: %w", ref, m, grpcKind(err)))
 			}
 			cancel()

@@ -41,10 +41,10 @@ type Target struct {
 	Running cri.ContainerRef
 	// Stopped, if set, returns a container that exists but is not running.
 	Stopped func(t *testing.T) cri.ContainerRef
-	// Orphan, if set, starts cmd in Running as a held command that another
-	// runtime (an earlier agent process) holds, ready once it prints
-	// "ready".
-	Orphan func(t *testing.T, cmd []string)
+	// Orphan, if set, starts cmd in Running from another runtime (an
+	// earlier agent process) that died: held (ready once it prints
+	// "ready"), or run to completion; it returns once cmd runs.
+	Orphan func(t *testing.T, cmd []string, held bool)
 	// Procs lists the command lines of the processes in Running's
 	// container.
 	Procs func(t *testing.T) []string
@@ -73,7 +73,7 @@ func RuntimeSuite(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"HoldLifecycle", testHoldLifecycle},
 		{"HoldReleaseTimeoutKillsTree", testHoldReleaseTimeout},
 		{"HoldCancelledCallerReleases", testHoldCancel},
-		{"ReapHoldsKillsOrphansOnly", testReapHolds},
+		{"ReapOrphansKillsOrphansOnly", testReapOrphans},
 		{"PauseStopsCommandsUntilResume", testPauseResume},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -231,7 +231,9 @@ func testHoldCancel(t *testing.T, tg Target) {
 	assertNoProcs(t, tg, "after the holder's context was cancelled")
 }
 
-func testReapHolds(t *testing.T, tg Target) {
+// testReapOrphans: a held command and an exec'd one that an earlier agent
+// process left are killed; this runtime's own hold is not.
+func testReapOrphans(t *testing.T, tg Target) {
 	if tg.Orphan == nil {
 		t.Skip("target cannot start orphaned holds")
 	}
@@ -241,27 +243,28 @@ func testReapHolds(t *testing.T, tg Target) {
 	if err != nil {
 		t.Fatalf("Hold(%q): %v", CmdHold, err)
 	}
-	tg.Orphan(t, CmdHoldForever)
-	if !slices.ContainsFunc(tg.Procs(t), func(p string) bool { return strings.Contains(p, ProcMarker) }) {
-		t.Fatalf("orphaned hold not running: processes %q", tg.Procs(t))
+	tg.Orphan(t, CmdHoldForever, true)
+	tg.Orphan(t, CmdTree, false)
+	if n := countMarked(tg.Procs(t)); n < 2 {
+		t.Fatalf("orphans not running (want both commands): processes %q", tg.Procs(t))
 	}
-	n, err := tg.Runtime.ReapHolds(t.Context(), tg.Running)
-	if err != nil || n == 0 {
-		t.Fatalf("ReapHolds = %d, %v; want the orphan's processes killed", n, err)
+	n, err := tg.Runtime.ReapOrphans(t.Context(), tg.Running)
+	if err != nil || n < 2 {
+		t.Fatalf("ReapOrphans = %d, %v; want both orphans' processes killed", n, err)
 	}
-	assertNoProcs(t, tg, "after ReapHolds")
+	assertNoProcs(t, tg, "after ReapOrphans")
 	select {
 	case <-own.Done():
-		t.Fatal("ReapHolds ended the runtime's own hold")
+		t.Fatal("ReapOrphans ended the runtime's own hold")
 	default:
 	}
 	if res, err := own.Release(t.Context()); err != nil || string(res.Stdout) != "ready\ngot bye\n" {
-		t.Fatalf("own hold after ReapHolds: Release = %q, %v; want it intact", res.Stdout, err)
+		t.Fatalf("own hold after ReapOrphans: Release = %q, %v; want it intact", res.Stdout, err)
 	}
 	ref := tg.Running
 	ref.Container = "no-such-container"
-	if _, err := tg.Runtime.ReapHolds(t.Context(), ref); !errors.Is(err, cri.ErrContainerNotFound) {
-		t.Fatalf("ReapHolds in %s: %v; want ErrContainerNotFound", ref, err)
+	if _, err := tg.Runtime.ReapOrphans(t.Context(), ref); !errors.Is(err, cri.ErrContainerNotFound) {
+		t.Fatalf("ReapOrphans in %s: %v; want ErrContainerNotFound", ref, err)
 	}
 }
 
@@ -292,6 +295,16 @@ func testPauseResume(t *testing.T, tg Target) {
 	if err := tg.Runtime.Pause(t.Context(), ref); !errors.Is(err, cri.ErrContainerNotFound) {
 		t.Fatalf("Pause of %s: %v; want ErrContainerNotFound", ref, err)
 	}
+}
+
+func countMarked(procs []string) int {
+	n := 0
+	for _, p := range procs {
+		if strings.Contains(p, ProcMarker) {
+			n++
+		}
+	}
+	return n
 }
 
 func assertNoProcs(t *testing.T, tg Target, when string) {

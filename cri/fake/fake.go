@@ -332,10 +332,11 @@ func (h *held) Release(context.Context) (cri.ExecResult, error) {
 	return h.res, h.err
 }
 
-// Orphan starts cmd as a held command nobody holds, as an agent that
-// restarted while a pod was frozen leaves it behind; ReapHolds ends it.
-func (r *Runtime) Orphan(ref cri.ContainerRef, cmd []string) error {
-	p, err := r.start(ref, cmd, true, nil)
+// Orphan starts cmd as a hook command nobody waits for (held, or run to
+// completion), as an agent that restarted while a pod was frozen leaves it
+// behind; ReapOrphans ends it.
+func (r *Runtime) Orphan(ref cri.ContainerRef, cmd []string, held bool) error {
+	p, err := r.start(ref, cmd, held, nil)
 	if err != nil {
 		return err
 	}
@@ -345,9 +346,9 @@ func (r *Runtime) Orphan(ref cri.ContainerRef, cmd []string) error {
 	return nil
 }
 
-// ReapHolds kills the orphaned held commands in the container. See
+// ReapOrphans kills the orphaned hook commands in the container. See
 // cri.Reaper.
-func (r *Runtime) ReapHolds(_ context.Context, ref cri.ContainerRef) (int, error) {
+func (r *Runtime) ReapOrphans(_ context.Context, ref cri.ContainerRef) (int, error) {
 	r.mu.Lock()
 	running, ok := r.containers[key{ref.PodUID, ref.Container}]
 	var orphans []*process

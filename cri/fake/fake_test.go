@@ -45,8 +45,8 @@ func TestRuntimeSuite(t *testing.T) {
 		return critest.Target{
 			Runtime: rt,
 			Running: ref,
-			Orphan: func(t *testing.T, cmd []string) {
-				if err := rt.Orphan(ref, cmd); err != nil {
+			Orphan: func(t *testing.T, cmd []string, held bool) {
+				if err := rt.Orphan(ref, cmd, held); err != nil {
 					t.Fatal(err)
 				}
 			},
