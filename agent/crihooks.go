@@ -80,6 +80,11 @@ func toAPIResults(rs hookrun.Results) []api.HookResult {
 		if r.Failed() && r.Err != nil {
 			a.Error = r.Err.Error()
 		}
+		// -1 is "no exit status": a runtime action (pause, resume, FIFREEZE),
+		// a reap, or a hold still running. Only a failure reads as one.
+		if !r.Failed() && !a.Held && a.ExitCode < 0 {
+			a.ExitCode = 0
+		}
 		if a.Skipped {
 			a.Output = r.Reason
 		}
