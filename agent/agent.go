@@ -91,6 +91,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	return a.watch(ctx)
 }
 
+// finalRecord is a pod's journal record once its backup has ended: its
+// result, kept until the NodeBackup's status shows it.
+func finalRecord(backup, nodeBackup string, pod *api.PodAssignment, res api.PodResult, now time.Time) journal.Record {
+	return journal.Record{Backup: backup, NodeBackup: nodeBackup, Namespace: pod.Namespace, Pod: pod.Name, PodUID: pod.UID,
+		Phase: phase.Phase(res.Phase), Cause: res.Cause, Reason: res.Reason, Updated: now, Result: &res}
+}
+
 func (a *Agent) markStarted(backup, uid string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -210,9 +217,7 @@ func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires
 		delete(a.turns, backup+"/"+pod.UID)
 		a.mu.Unlock()
 		// Keep the final result on the node until it is reported.
-		rec := journal.Record{Backup: backup, NodeBackup: nodeBackup, Namespace: pod.Namespace, Pod: pod.Name, PodUID: pod.UID,
-			Phase: phase.Phase(res.Phase), Cause: res.Cause, Reason: res.Reason, Updated: a.Now(), Result: &res}
-		if err := a.Journal.Put(rec); err != nil {
+		if err := a.Journal.Put(finalRecord(backup, nodeBackup, pod, res, a.Now())); err != nil {
 			a.Log.Error("journal write of final result failed", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
 		}
 		a.status.report(nodeBackup, res)

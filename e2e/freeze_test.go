@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,6 +73,32 @@ func taskStatus(ctx context.Context, c *cluster.Cluster, node, containerID strin
 		}
 	}
 	return "", 0, fmt.Errorf("no task %s on %s", containerID, node)
+}
+
+// killAgentLoop kills (SIGKILL) node's agent process each time it appears
+// until ctx ends, and returns how many times it killed it. The agent is
+// found by its command line ("agent --node=NODE"; the thaw guard's is
+// "agent guard ...") in the host's process table: the nodes share it.
+func killAgentLoop(ctx context.Context, node string) int {
+	kills := 0
+	for ctx.Err() == nil {
+		dirs, _ := os.ReadDir("/proc")
+		for _, d := range dirs {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil {
+				continue
+			}
+			b, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+			args := strings.Split(string(b), "\x00")
+			if i := slices.Index(args, "agent"); i >= 0 && i+1 < len(args) && args[i+1] == "--node="+node {
+				if syscall.Kill(pid, syscall.SIGKILL) == nil {
+					kills++
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return kills
 }
 
 func execOut(ctx context.Context, name string, args ...string) (string, error) {
@@ -149,8 +176,9 @@ func loopPV(t *testing.T, c *cluster.Cluster, ns, node string) string {
 //  1. The copy is a complete prefix of what it wrote, taken while it was
 //     frozen: around the copy's last line the writer, which writes every
 //     5ms, stalled for at least 5s.
-//  2. kill -9 of the node's agent while the writer is frozen: the
-//     restarted agent thaws it, and reports the pod failed with
+//  2. kill -9 of the node's agent while the writer is frozen, again each
+//     time it restarts, for 15s: the thaw guard thaws the writer while no
+//     agent runs; the agent, once back, reports the pod failed with
 //     AgentRestarted.
 func testFreeze(t *testing.T, mode string) {
 	c := env(t)
@@ -287,8 +315,8 @@ func testFreeze(t *testing.T, mode string) {
 		b, _ := backup("freeze-2")
 		var err error
 		for _, res := range b.Status.Pods {
-			if res.Name == "writer" && (res.Phase != api.PodFailed || res.Cause != api.CauseAgentRestarted) {
-				err = fmt.Errorf("writer = %s %s %q: want Failed with cause AgentRestarted", res.Phase, res.Cause, res.Reason)
+			if res.Name == "writer" && (res.Phase != api.PodFailed || res.Cause != api.CauseAgentRestarted || !strings.Contains(res.Reason, "thaw guard")) {
+				err = fmt.Errorf("writer = %s %s %q: want Failed with cause AgentRestarted, thawed by the thaw guard", res.Phase, res.Cause, res.Reason)
 			}
 		}
 		if len(b.Status.Pods) == 0 {
@@ -311,28 +339,28 @@ func testFreeze(t *testing.T, mode string) {
 			t.Fatalf("writer stalled, but its task is %s (%v), not PAUSED", st, err)
 		}
 	}
-	agents, err := c.Client.CoreV1().Pods(sys).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=agent", FieldSelector: "spec.nodeName=node-a"})
-	if err != nil || len(agents.Items) != 1 {
-		t.Fatalf("agent on node-a: %v %d", err, len(agents.Items))
-	}
-	_, agentPID, err := taskStatus(ctx, c, "node-a", containerID(&agents.Items[0], "agent"))
-	if err != nil || agentPID <= 0 {
-		t.Fatalf("agent task: pid %d, %v", agentPID, err)
-	}
-	if err := syscall.Kill(agentPID, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -9 agent (pid %d): %v", agentPID, err)
-	}
+	// The agent is killed, and killed again each time the kubelet restarts
+	// it, for longer than the thaw may take: the writer must be thawed
+	// while no agent runs (by the thaw guard), not when the agent is back.
+	kills := make(chan int, 1)
+	loopCtx, endLoop := context.WithTimeout(ctx, 15*time.Second)
+	defer endLoop()
+	go func() { kills <- killAgentLoop(loopCtx, "node-a") }()
 	killed := time.Now()
-	t.Logf("killed the agent (pid %d) with the writer frozen", agentPID)
 	frozenAt := len(liveLog())
-	if err := cluster.WaitFor(ctx, 2*time.Minute, "the restarted agent to thaw the writer", func(context.Context) (bool, string, error) {
+	if err := cluster.WaitFor(ctx, 2*time.Minute, "the writer to be thawed", func(context.Context) (bool, string, error) {
 		n := len(liveLog())
 		return n > frozenAt+10, fmt.Sprintf("%d lines", n), nil
 	}); err != nil {
 		logAgents(t, c, sys)
 		t.Fatal(err)
 	}
-	t.Logf("writer thawed %s after the kill", time.Since(killed).Round(time.Millisecond))
+	thawedIn := time.Since(killed)
+	if loopCtx.Err() != nil {
+		t.Fatalf("the writer was thawed %s after the first kill, after the kill loop ended: not while the agent was down", thawedIn.Round(time.Millisecond))
+	}
+	endLoop()
+	t.Logf("writer thawed %s after the agent was first killed, with the agent kept down (%d kills)", thawedIn.Round(time.Millisecond), <-kills)
 	select {
 	case err := <-done:
 		if err != nil {

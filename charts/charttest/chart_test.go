@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -158,6 +159,30 @@ func TestChartObjects(t *testing.T) {
 	}
 	if e := env["QUIESCE_REPO_PASSWORD"]; e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.Value != "" {
 		t.Errorf("password must come from a Secret: %+v", e)
+	}
+
+	// The thaw guard: the agent's node paths, and no repository password
+	// (it needs neither the API server nor the repository).
+	if len(spec.Containers) != 2 || spec.Containers[1].Name != "guard" || !slices.Equal(spec.Containers[1].Args[:2], []string{"agent", "guard"}) {
+		t.Fatalf("containers %v: want the agent, then the thaw guard", spec.Containers)
+	}
+	guard := spec.Containers[1]
+	gm := map[string]bool{}
+	for _, m := range guard.VolumeMounts {
+		gm[m.MountPath] = reflect.DeepEqual(mounts[m.MountPath], m)
+	}
+	for _, p := range []string{"/var/lib/kubelet/pods", "/run/containerd/containerd.sock", "/run/containerd/fifo", "/var/lib/quiesce/state"} {
+		if !gm[p] {
+			t.Errorf("guard mounts %v: want %s mounted as the agent mounts it", guard.VolumeMounts, p)
+		}
+	}
+	if slices.ContainsFunc(guard.Env, func(e corev1.EnvVar) bool { return e.Name == "QUIESCE_REPO_PASSWORD" }) {
+		t.Error("the guard has the repository password: it must not need it")
+	}
+	if off, err := render(t, "--set", "repository.password=pw", "--set", "agent.guard.enabled=false"); err != nil {
+		t.Fatal(err)
+	} else if n := len(decode[appsv1.DaemonSet](t, off["DaemonSet"][0]).Spec.Template.Spec.Containers); n != 1 {
+		t.Errorf("agent.guard.enabled=false: %d containers, want the agent alone", n)
 	}
 
 	cronJobs := map[string]*batchv1.CronJob{}

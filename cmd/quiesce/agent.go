@@ -17,6 +17,7 @@ import (
 	"github.com/quiesce-dev/quiesce/agent"
 	"github.com/quiesce-dev/quiesce/agent/fsfreeze"
 	"github.com/quiesce-dev/quiesce/agent/journal"
+	"github.com/quiesce-dev/quiesce/agent/nodelock"
 	"github.com/quiesce-dev/quiesce/cri/containerd"
 	"github.com/quiesce-dev/quiesce/fsbackup"
 	"github.com/quiesce-dev/quiesce/internal/metrics"
@@ -105,20 +106,27 @@ their containers run.`,
 			ag := &agent.Agent{
 				Node: node, Namespace: kf.namespace, Client: c, Journal: j,
 				Hooks: &agent.CRIHooks{Runtime: rt, Log: log,
-					// Never frozen: the kubelet's (its pods directory is what
-					// the agent mounts), the node's (hostPID) and the
-					// agent's own filesystems.
-					FS: fsfreeze.FS{Guard: []string{kubeletRoot, filepath.Join(kubeletRoot, "pods"), "/proc/1/root", stateDir}}},
+					FS: nodeFS(kubeletRoot, stateDir)},
 				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Log: log},
 				Paths:        &agent.KubeletPaths{Client: c, Root: kubeletRoot},
 				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events, Logs: eng,
 				Restore: &agent.Restorer{Node: node, Namespace: kf.namespace, Client: c, Volumes: eng, Runtime: rt,
 					KubeletRoot: kubeletRoot, Log: log, Metrics: m, Events: events, Logs: eng},
 			}
+			// Last, so that a slow start (the repository unreachable, the
+			// API server down) leaves the thaw guard free to thaw.
+			lock, err := nodelock.Acquire(ctx, filepath.Join(stateDir, agent.NodeLockFile), func() {
+				log.Info("waiting for the node lock: the thaw guard is thawing pods an earlier agent process left frozen")
+			})
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 			log.Info("agent started", zap.String("runtime", endpoint), zap.String("stateDir", stateDir))
 			return ag.Run(ctx)
 		},
 	}
+	cmd.AddCommand(newGuardCommand())
 	f := cmd.Flags()
 	kf.add(f)
 	rf.add(f)
@@ -134,6 +142,13 @@ their containers run.`,
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&initRepo, "init-repo", true, "create the repository if the storage holds none")
 	return cmd
+}
+
+// nodeFS freezes pod volumes' filesystems, never the kubelet's (its pods
+// directory is what the agent mounts), the node's (hostPID) or the agent's
+// own.
+func nodeFS(kubeletRoot, stateDir string) fsfreeze.FS {
+	return fsfreeze.FS{Guard: []string{kubeletRoot, filepath.Join(kubeletRoot, "pods"), "/proc/1/root", stateDir}}
 }
 
 // openRepository opens the repository, creating it first when allowed and
