@@ -7,10 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,26 +74,11 @@ func taskStatus(ctx context.Context, c *cluster.Cluster, node, containerID strin
 }
 
 // killAgentLoop kills (SIGKILL) node's agent process each time it appears
-// until ctx ends, and returns how many times it killed it. The agent is
-// found by its command line ("agent --node=NODE"; the thaw guard's is
-// "agent guard ...") in the host's process table: the nodes share it.
+// until ctx ends, and returns how many times it killed it.
 func killAgentLoop(ctx context.Context, node string) int {
 	kills := 0
 	for ctx.Err() == nil {
-		dirs, _ := os.ReadDir("/proc")
-		for _, d := range dirs {
-			pid, err := strconv.Atoi(d.Name())
-			if err != nil {
-				continue
-			}
-			b, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
-			args := strings.Split(string(b), "\x00")
-			if i := slices.Index(args, "agent"); i >= 0 && i+1 < len(args) && args[i+1] == "--node="+node {
-				if syscall.Kill(pid, syscall.SIGKILL) == nil {
-					kills++
-				}
-			}
-		}
+		kills += killProcs(func(args []string) bool { return isAgent(args, node) })
 		time.Sleep(20 * time.Millisecond)
 	}
 	return kills

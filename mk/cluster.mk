@@ -5,7 +5,7 @@ IMAGES_DIR := $(CURDIR)/.cache/images
 BUILDAH := buildah --storage-driver vfs
 E2E_FLAGS ?= -count=1 -timeout 20m -v
 
-.PHONY: k8s-bins cluster-up cluster-down image images test-e2e
+.PHONY: k8s-bins cluster-up cluster-down image images test-e2e test-faults
 
 # k8s-bins: kube-* binaries from tools/k8s into .cache/k8s/<version>/bin (cached).
 k8s-bins:
@@ -46,6 +46,15 @@ test-e2e: build helm
 	$(MAKE) cluster-up
 	$(MAKE) images
 	QUIESCE_E2E=1 QUIESCE_E2E_NO_UP=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) $(GO) test $(E2E_FLAGS) ./e2e/...
+
+# test-faults: the whole fault matrix (e2e/faults_test.go: each fault on
+# real processes at each point of a freeze; make test runs two cells) and
+# its table in docs/reliability.md.
+test-faults: build helm
+	$(MAKE) cluster-up
+	$(MAKE) images
+	QUIESCE_E2E=1 QUIESCE_E2E_NO_UP=1 QUIESCE_FAULTS=all QUIESCE_FAULTS_REPORT=$(CURDIR)/docs/reliability.md \
+		KUBECONFIG=$(CLUSTER_KUBECONFIG) $(GO) test -count=1 -timeout 60m -v -run 'TestFaultMatrix' ./e2e/
 
 # bench-hooks: no-op hook latency, agent (containerd) vs CRI ExecSync vs
 # API-server exec, quiet and busy (results in docs/benchmarks.md).
