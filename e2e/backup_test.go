@@ -264,7 +264,9 @@ func logAgents(t *testing.T, c *cluster.Cluster, ns string) {
 	}
 	tail := int64(80)
 	for _, p := range pods.Items {
-		b, err := c.Client.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
-		t.Logf("agent %s on %s (%v):\n%s", p.Name, p.Spec.NodeName, err, b)
+		for _, ct := range p.Spec.Containers { // the agent and its thaw guard
+			b, err := c.Client.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: ct.Name, TailLines: &tail}).DoRaw(ctx)
+			t.Logf("%s %s on %s (%v):\n%s", ct.Name, p.Name, p.Spec.NodeName, err, b)
+		}
 	}
 }
