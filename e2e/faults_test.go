@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -72,8 +73,14 @@ var faultPoints = []faultPoint{
 // fault is injected once its point is reached; it returns when the fault
 // is over (the process killed, or stopped and continued).
 type fault struct {
-	name   string
-	inject func(ctx context.Context, t *testing.T, c *cluster.Cluster, backup string) string
+	name string
+	// podGone: the fault removes the pod (and its volume): nothing is left
+	// to thaw, the pod's backup must still end.
+	podGone bool
+	// appRestarts: the fault restarts the app's container, which thaws it
+	// (a hook killed with it may never write its marker).
+	appRestarts bool
+	inject      func(ctx context.Context, t *testing.T, c *cluster.Cluster, backup string) string
 }
 
 var faults = []fault{
@@ -106,6 +113,101 @@ var faults = []fault{
 		}
 		return "stopped 25s"
 	}},
+	{name: "containerd restarted (kill -9, back after 3s)", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
+		restartContainerd(ctx, t, c, "node-a", 3*time.Second)
+		return "restarted"
+	}},
+	{name: "kubelet SIGSTOP 45s", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
+		stopFor(ctx, t, filepath.Join(c.State, "run/kubelet-node-a.pid"), 45*time.Second)
+		return "stopped 45s"
+	}},
+	{name: "app container killed (PID 1 kill -9, as by the OOM killer)", appRestarts: true, inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
+		p, err := c.Client.CoreV1().Pods(faultApp).Get(ctx, "db", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, pid, err := taskStatus(ctx, c, "node-a", containerID(p, "app"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		return "killed"
+	}},
+	{name: "pod deleted", podGone: true, inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
+		if err := c.Client.CoreV1().Pods(faultApp).Delete(ctx, "db", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return "deleted"
+	}},
+	{name: "a second backup of the same pod started", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, backup string) string {
+		go func() {
+			_, _ = run(t, nil, "quiesce", "backup", "create", backup+"-twin", "--kubeconfig", c.Kubeconfig, "-n", faultSys,
+				"--include-namespaces", faultApp, "--wait")
+		}()
+		return "started"
+	}},
+}
+
+// faultSys and faultApp are the current cell's chart and app namespaces
+// (cells run one at a time).
+var faultSys, faultApp string
+
+// stopFor stops (SIGSTOP) the process in pidFile for d, then continues it.
+func stopFor(ctx context.Context, t *testing.T, pidFile string, d time.Duration) {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT) //nolint:errcheck
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// restartContainerd kills node's containerd (its containers keep running
+// under their shims) and starts it again after down, as hack/cluster/up.sh
+// does: in the node's mount and network namespaces.
+func restartContainerd(ctx context.Context, t *testing.T, c *cluster.Cluster, node string, down time.Duration) {
+	pidFile := filepath.Join(c.State, "run/containerd-"+node+".pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(down)
+	logf, err := os.OpenFile(filepath.Join(c.State, "logs/containerd-"+node+".log"), os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command("nsenter", "--mount="+c.MountNS(node), "--net=/run/netns/qe2e-"+node, "--",
+		"containerd", "--config", filepath.Join(c.State, "nodes", node, "etc/containerd.toml"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start containerd of %s again: %v", node, err)
+	}
+	go cmd.Wait() //nolint:errcheck // it outlives the test, as up.sh's does
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(c.State, "nodes", node, "run/containerd/containerd.sock")
+	if err := cluster.WaitFor(ctx, 30*time.Second, "containerd of "+node, func(ctx context.Context) (bool, string, error) {
+		_, err := execOut(ctx, "ctr", "--address", sock, "version")
+		return err == nil, errString(err), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // isAgent: node's agent process (not its thaw guard: "agent guard ...").
@@ -161,6 +263,7 @@ func TestFaultMatrix(t *testing.T) {
 	repoDir := "/var/lib/quiesce-e2e-repos/" + sys
 	installChart(t, c, sys, repoDir)
 	cl := apiClient(t, c)
+	faultSys = sys
 
 	// A backup taken before any fault: it must still restore at the end.
 	base := c.Namespace(t, "qbase")
@@ -206,6 +309,7 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 	ctx := t.Context()
 	row := faultRow{fault: f.name, point: p.name}
 	app := c.Namespace(t, "qapp")
+	faultApp = app
 	ann := map[string]string{"backup.velero.io/backup-volumes": "data", "backup.quiesce.dev/max-freeze": faultMaxFreeze.String()}
 	for k, v := range p.ann {
 		ann[k] = v
@@ -231,13 +335,27 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 	row.injected = f.inject(ctx, t, c, name)
 	ended := time.Now()
 
-	// 1. Thawed: the post-hook's marker, read from the node (no API).
-	if err := cluster.WaitFor(ctx, time.Until(ended.Add(faultMaxFreeze+faultThawBound)), "the pod's thaw", func(context.Context) (bool, string, error) {
-		return exists("thawed"), "", nil
-	}); err != nil {
+	// 1. Thawed: the post-hook's marker, read from the node (no API), or
+	// the container restarted by the fault.
+	thawed := func(ctx context.Context) (bool, string, error) {
+		if exists("thawed") {
+			return true, "", nil
+		}
+		if f.appRestarts {
+			p, err := c.Client.CoreV1().Pods(app).Get(ctx, "db", metav1.GetOptions{})
+			if err == nil && len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].RestartCount > 0 && p.Status.ContainerStatuses[0].Ready {
+				return true, "", nil
+			}
+		}
+		return false, "", nil
+	}
+	switch {
+	case f.podGone:
+		row.thawedAfter = -1 // nothing left to thaw
+	case cluster.WaitFor(ctx, time.Until(ended.Add(faultMaxFreeze+faultThawBound)), "the pod's thaw", thawed) != nil:
 		logAgents(t, c, sys)
 		t.Errorf("%s at %s: not thawed within maxFreeze (%s) + %s after the fault ended", f.name, p.name, faultMaxFreeze, faultThawBound)
-	} else {
+	default:
 		row.thawedAfter = time.Since(start)
 	}
 
@@ -252,6 +370,21 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 		logAgents(t, c, sys)
 		t.Fatalf("%s at %s: %v", f.name, p.name, err)
 	}
+	// Nothing stays InProgress: a second backup the fault started ends too.
+	if err := cluster.WaitFor(ctx, 4*time.Minute, "every backup to end", func(ctx context.Context) (bool, string, error) {
+		var list api.BackupList
+		if err := cl.List(ctx, &list, client.InNamespace(sys)); err != nil {
+			return false, err.Error(), nil
+		}
+		for _, x := range list.Items {
+			if !x.Status.Phase.Final() {
+				return false, x.Name + " " + string(x.Status.Phase), nil
+			}
+		}
+		return true, "", nil
+	}); err != nil {
+		t.Errorf("%s at %s: %v", f.name, p.name, err)
+	}
 	row.outcome = string(b.Status.Phase)
 	for _, r := range b.Status.Pods {
 		row.pod = string(r.Phase)
@@ -264,7 +397,7 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 	}
 
 	// 1. A cut-off pre-hook never froze after the thaw.
-	if exists("pre-done") {
+	if exists("pre-done") && exists("thawed") {
 		pre, _ := os.ReadFile(filepath.Join(vol, "pre-done"))
 		thawed, _ := os.ReadFile(filepath.Join(vol, "thawed"))
 		if a, b := uptime(t, strings.TrimSpace(string(pre))), uptime(t, strings.TrimSpace(string(thawed))); a > b {
@@ -290,7 +423,7 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 	}
 	// 4. Nothing left: no hook process in the pod, no journal record.
 	var left []string
-	if ps, err := c.Exec(ctx, app, "db", "app", nil, "ps", "-o", "args"); err == nil {
+	if ps, err := c.Exec(ctx, app, "db", "app", nil, "ps", "-o", "args"); err == nil && !f.podGone {
 		for _, l := range strings.Split(ps.Stdout, "\n") {
 			if strings.Contains(l, "sleep "+faultHookSleep) || strings.TrimSpace(l) == "cat" {
 				left = append(left, strings.TrimSpace(l))
@@ -330,7 +463,10 @@ the pod once reported. At the end, a backup taken before all the faults restores
 	sb.WriteString("| fault | injected while | thawed after the fault began | backup | pod | snapshots | left behind |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		thawed := "NOT THAWED"
-		if r.thawedAfter > 0 {
+		switch {
+		case r.thawedAfter < 0:
+			thawed = "(pod gone)"
+		case r.thawedAfter > 0:
 			thawed = render.Duration(r.thawedAfter)
 		}
 		fmt.Fprintf(&sb, "| %s (%s) | %s | %s | %s | %s | %s | %s |\n", r.fault, r.injected, r.point, thawed, r.outcome, r.pod, r.data, r.leftovers)
