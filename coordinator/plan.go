@@ -41,9 +41,22 @@ type Plan struct {
 	// Running) or failed (invalid hooks, no agent on their node).
 	Results []api.PodResult
 	// Warnings name what may go wrong with a planned pod (a liveness probe
-	// shorter than the pause), for the Backup's status.
-	Warnings []string
+	// shorter than the pause, a known-broken database recipe): logged and
+	// recorded as Events on the Backup.
+	Warnings []PlanWarning
 }
+
+// PlanWarning is one warning and the Event reason it is recorded under.
+type PlanWarning struct {
+	Reason  string
+	Message string
+}
+
+// Event reasons of plan warnings.
+const (
+	ReasonPauseOutlastsLivenessProbe = "PauseOutlastsLivenessProbe"
+	ReasonKnownBrokenRecipe          = "KnownBrokenRecipe"
+)
 
 // BuildPlan selects the Backup's pods among pods and assigns them to nodes.
 // agentNodes is the set of nodes that run an agent. A pod is part of the
@@ -128,7 +141,12 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 			PreHooks: hook.ToResolved(pre), PostHooks: hook.ToResolved(post),
 			MaxFreeze: &metav1.Duration{Duration: podMaxFreeze}, Pause: fz.pause, FreezeVolumes: fz.volumes,
 		}
-		plan.Warnings = append(plan.Warnings, warnings...)
+		for _, w := range warnings {
+			plan.Warnings = append(plan.Warnings, PlanWarning{ReasonPauseOutlastsLivenessProbe, w})
+		}
+		for _, p := range hook.KnownBroken(fmt.Sprintf("pod %s/%s", pod.Namespace, pod.Name), append(slices.Clone(pre), post...)) {
+			plan.Warnings = append(plan.Warnings, PlanWarning{ReasonKnownBrokenRecipe, p.String()})
+		}
 		if group != "" {
 			a.Group = &api.GroupRef{Name: group, Order: order}
 		}

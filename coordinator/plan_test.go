@@ -185,3 +185,26 @@ func TestOnePodSpecHooks(t *testing.T) {
 		t.Errorf("db-1 hooks = %s, want only the every-pod entry", got)
 	}
 }
+
+// A known-broken database recipe is planned as written (it is valid) and
+// named in a warning under its own Event reason.
+func TestPlanWarnsOfKnownBrokenRecipes(t *testing.T) {
+	pods := []corev1.Pod{
+		runningPod("shop", "mysql-0", "node-a", map[string]string{AnnBackupVolumes: "data",
+			"pre.hook.backup.velero.io/command": `["mysql","-e","FLUSH TABLES WITH READ LOCK"]`}, nil),
+		runningPod("shop", "web-0", "node-a", map[string]string{AnnBackupVolumes: "data",
+			"pre.hook.backup.velero.io/command": `["sync"]`}, nil),
+	}
+	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b"}}
+	plan, err := BuildPlan(b, pods, map[string]bool{"node-a": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Nodes["node-a"].Pods) != 2 {
+		t.Fatalf("planned %d pods, want both", len(plan.Nodes["node-a"].Pods))
+	}
+	if len(plan.Warnings) != 1 || plan.Warnings[0].Reason != ReasonKnownBrokenRecipe ||
+		!strings.HasPrefix(plan.Warnings[0].Message, `pod shop/mysql-0: annotation "pre.hook.backup.velero.io/command"`) {
+		t.Errorf("warnings %+v: want one KnownBrokenRecipe naming mysql-0's annotation", plan.Warnings)
+	}
+}

@@ -132,9 +132,9 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 		return err
 	}
 	for _, w := range plan.Warnings {
-		log.Warn("plan warning", zap.String("warning", w))
+		log.Warn("plan warning", zap.String("reason", w.Reason), zap.String("warning", w.Message))
 		if c.Events != nil {
-			c.Events.Eventf(b, corev1.EventTypeWarning, "PauseOutlastsLivenessProbe", "%s", w)
+			c.Events.Eventf(b, corev1.EventTypeWarning, w.Reason, "%s", w.Message)
 		}
 	}
 	names := []string{}

@@ -103,6 +103,12 @@ func writeLintText(w io.Writer, rep lint.Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(rep.Warnings) > 0 {
+		fmt.Fprintf(w, "\n%d warning(s):\n", len(rep.Warnings))
+		for _, n := range rep.Warnings {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
 	if len(rep.Notes) > 0 {
 		fmt.Fprintf(w, "\n%d note(s):\n", len(rep.Notes))
 		for _, n := range rep.Notes {
@@ -147,6 +153,7 @@ func notes(h hook.Hook) string {
 type lintJSON struct {
 	Resolved []resolvedJSON `json:"resolved"`
 	Problems []problemJSON  `json:"problems"`
+	Warnings []problemJSON  `json:"warnings,omitempty"`
 	Notes    []problemJSON  `json:"notes,omitempty"`
 }
 
@@ -220,6 +227,9 @@ func writeLintJSON(w io.Writer, rep lint.Report) error {
 	}
 	for _, p := range rep.Problems {
 		out.Problems = append(out.Problems, problemJSON{Problem: p, Text: p.String()})
+	}
+	for _, n := range rep.Warnings {
+		out.Warnings = append(out.Warnings, problemJSON{Problem: n, Text: n.String()})
 	}
 	for _, n := range rep.Notes {
 		out.Notes = append(out.Notes, problemJSON{Problem: n, Text: n.String()})

@@ -25,11 +25,13 @@ import (
 )
 
 // Report is what Lint found: the hooks each pod template resolves to,
-// every problem, and notes: what is worth knowing but is not wrong, such as
-// spec hooks that a pod's annotation hooks replace.
+// every problem, warnings (valid hooks that are known database recipes
+// that do not hold, hook.KnownBroken) and notes: what is worth knowing but
+// is not wrong, such as spec hooks that a pod's annotation hooks replace.
 type Report struct {
 	Resolved []Resolved     `json:"resolved"`
 	Problems []hook.Problem `json:"problems"`
+	Warnings []hook.Problem `json:"warnings,omitempty"`
 	Notes    []hook.Problem `json:"notes,omitempty"`
 }
 
@@ -557,7 +559,11 @@ func (l *Linter) Report() Report {
 		_, _, err := t.RestoreHooks(&r.hooks)
 		addErr(&ps, err)
 	}
-	return Report{Resolved: res, Problems: dedupe(ps.list), Notes: dedupe(notes)}
+	var warnings []hook.Problem
+	for _, r := range res {
+		warnings = append(warnings, hook.KnownBroken(r.Object, r.Hooks)...)
+	}
+	return Report{Resolved: res, Problems: dedupe(ps.list), Warnings: dedupe(warnings), Notes: dedupe(notes)}
 }
 
 func addErr(ps *problems, err error) {

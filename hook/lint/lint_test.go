@@ -323,3 +323,29 @@ spec:
 		}
 	}
 }
+
+// A seed-style recipe is valid (no problem) and warned about, with the fix.
+func TestLintWarnsOfKnownBrokenRecipes(t *testing.T) {
+	rep, err := Lint(strings.NewReader(`
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  template:
+    metadata:
+      annotations:
+        pre.hook.backup.velero.io/command: '["/bin/bash", "-c", "psql -c \"SELECT pg_start_backup(''velero'', true)\""]'
+        post.hook.backup.velero.io/command: '["/bin/bash", "-c", "psql -c \"SELECT pg_stop_backup()\""]'
+    spec:
+      containers: [{name: db, image: postgres}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.HasErrors() || len(rep.Warnings) != 2 {
+		t.Fatalf("problems %v, warnings %v: want none and two", rep.Problems, rep.Warnings)
+	}
+	if w := rep.Warnings[0].String(); !strings.Contains(w, "statefulset shop/db") || !strings.Contains(w, "pg_backup_start") {
+		t.Errorf("warning %q: want the object and the fix", w)
+	}
+}
