@@ -2,10 +2,13 @@ package hookrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/quiesce-dev/quiesce/cri"
 	"github.com/quiesce-dev/quiesce/hook"
@@ -200,7 +203,7 @@ func (f *Frozen) reap(ctx context.Context) Results {
 		if !seen {
 			start := time.Now()
 			c = &reaped{}
-			c.n, c.err = f.rt.ReapOrphans(ctx, f.pod.container(h.Container))
+			c.n, c.err = f.reapContainer(ctx, h.Container)
 			c.took = time.Since(start)
 			done[h.Container] = c
 		}
@@ -223,6 +226,30 @@ func (f *Frozen) reap(ctx context.Context) Results {
 		out = append(out, r)
 	}
 	return out
+}
+
+// reapPatience is how long a reap retries a runtime that does not answer:
+// a shim whose client died while starting an exec stays blocked ~30s
+// (containerd 1.6), and the orphans it holds must still die before the
+// post-hooks run.
+const reapPatience = time.Minute
+
+func (f *Frozen) reapContainer(ctx context.Context, container string) (int, error) {
+	giveUp := time.Now().Add(reapPatience)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, thawCallBound)
+		n, err := f.rt.ReapOrphans(cctx, f.pod.container(container))
+		cancel()
+		if err == nil || !errors.Is(err, cri.ErrUnavailable) || time.Now().After(giveUp) || ctx.Err() != nil {
+			return n, err
+		}
+		f.opts.logger().Warn("the container runtime is not answering: retrying the reap", zap.String("pod", f.pod.Namespace+"/"+f.pod.Name),
+			zap.String("container", container), zap.Error(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(f.opts.retryDelay()):
+		}
+	}
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }

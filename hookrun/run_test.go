@@ -345,6 +345,25 @@ func TestResumeReapsOrphanedHold(t *testing.T) {
 	})
 }
 
+// A runtime that does not answer (a shim blocked by a client that died
+// mid-exec-start) is retried: the orphaned hold still dies before the
+// post-hooks run.
+func TestResumeRetriesAReapTheRuntimeDoesNotAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newRuntime().Script([]string{"lock"}, fake.Hang())
+		if err := rt.Orphan(ref("db"), []string{"lock"}, true); err != nil {
+			t.Fatal(err)
+		}
+		rt.ReapUnavailable(3)
+		post := exec("notify", "app", hook.Fail)
+		post.Phase = hook.PostBackup
+		trs := hookrun.Resume(rt, pod, []hook.Hook{holdHook("lock")}, hookrun.Options{}).Thaw(t.Context(), []hook.Hook{post}, false)
+		if got := outcomes(trs); got != "lock=Released notify=Succeeded" || len(rt.Live()) != 0 {
+			t.Fatalf("Thaw after Resume with the runtime down 3 times: %q, live %q", got, rt.Live())
+		}
+	})
+}
+
 // A hold whose process exits non-zero once released (pg_backup_stop or
 // UNLOCK failed) is a failed hook, not a clean release.
 func TestHoldFailingAfterReleaseFails(t *testing.T) {

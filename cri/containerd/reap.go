@@ -49,6 +49,12 @@ func (r *Runtime) ReapOrphans(ctx context.Context, ref cri.ContainerRef) (int, e
 	if err != nil {
 		return 0, r.containerErr(ref, id, err)
 	}
+	if task.Pid() == 0 {
+		// containerd answers with no init process when the container's
+		// shim does not answer in time: a client that died mid-exec-start
+		// leaves a containerd 1.6 shim blocked for ~30s. Worth a retry.
+		return 0, fmt.Errorf("%s: the runtime reported no init process (its shim is not answering): %w", ref, cri.ErrUnavailable)
+	}
 	ns := pidNamespace(int(task.Pid()))
 	if ns == "" {
 		return 0, fmt.Errorf("%s: read the PID namespace of its init (pid %d): the agent needs hostPID and root", ref, task.Pid())

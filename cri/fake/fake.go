@@ -73,6 +73,8 @@ type Runtime struct {
 	calls      []Call
 	live       map[int]*process
 	nextID     int
+	// reapDown: the next ReapOrphans calls that fail with ErrUnavailable.
+	reapDown int
 }
 
 type key struct{ uid, name string }
@@ -346,10 +348,24 @@ func (r *Runtime) Orphan(ref cri.ContainerRef, cmd []string, held bool) error {
 	return nil
 }
 
+// ReapUnavailable makes the next n ReapOrphans calls fail with
+// cri.ErrUnavailable, as a runtime whose shim does not answer.
+func (r *Runtime) ReapUnavailable(n int) *Runtime {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reapDown = n
+	return r
+}
+
 // ReapOrphans kills the orphaned hook commands in the container. See
 // cri.Reaper.
 func (r *Runtime) ReapOrphans(_ context.Context, ref cri.ContainerRef) (int, error) {
 	r.mu.Lock()
+	if r.reapDown > 0 {
+		r.reapDown--
+		r.mu.Unlock()
+		return 0, fmt.Errorf("%s: shim not answering: %w", ref, cri.ErrUnavailable)
+	}
 	running, ok := r.containers[key{ref.PodUID, ref.Container}]
 	var orphans []*process
 	for _, p := range r.live {
