@@ -80,6 +80,14 @@ func TestChartNodeIsolationPolicy(t *testing.T) {
 		t.Errorf("variable callerNode =\n  %s\nwant\n  %s", vars["callerNode"], wantCaller)
 	}
 
+	// The request's empty fields are absent, not "": read without has(),
+	// they fail the message, which then falls back to the static one.
+	for _, f := range []string{"subResource", "namespace", "name"} {
+		if !strings.Contains(vars["target"], "has(request."+f+")") {
+			t.Errorf("variable target = %q reads request.%s without has()", vars["target"], f)
+		}
+	}
+
 	// The decisions, in order: the first refusal is the one reported, so
 	// a token without a node is named as such.
 	want := []string{
@@ -106,6 +114,13 @@ func TestChartNodeIsolationPolicy(t *testing.T) {
 		}
 		if i > 0 && (!strings.Contains(v.MessageExpression, "spec.nodeName") || !strings.Contains(v.MessageExpression, "variables.callerNode")) {
 			t.Errorf("validation %d messageExpression %q must name the object's spec.nodeName and the caller's node", i, v.MessageExpression)
+		}
+	}
+	// object is null on DELETE, oldObject on CREATE, and every
+	// messageExpression is evaluated on a refusal.
+	for i, guard := range map[int]string{1: "object != null ?", 2: "oldObject != null ?"} {
+		if !strings.Contains(p.Spec.Validations[i].MessageExpression, guard) {
+			t.Errorf("validation %d messageExpression %q reads its object without %q", i, p.Spec.Validations[i].MessageExpression, guard)
 		}
 	}
 	if !strings.Contains(p.Spec.Validations[0].MessageExpression, nodeNameExtra) {
