@@ -105,9 +105,17 @@ func TestChartObjects(t *testing.T) {
 		t.Log("CRDs are rendered by helm install from crds/, not templates")
 	}
 
-	// Agent: least privilege, status only.
+	// Agent: least privilege, status only (its assignments' rules are in
+	// a namespaced Role: TestChartAgentWritesOnlyStatus).
+	var roles []*rbacv1.ClusterRole
 	for _, doc := range docs["ClusterRole"] {
-		role := decode[rbacv1.ClusterRole](t, doc)
+		roles = append(roles, decode[rbacv1.ClusterRole](t, doc))
+	}
+	for _, doc := range docs["Role"] {
+		r := decode[rbacv1.Role](t, doc)
+		roles = append(roles, &rbacv1.ClusterRole{ObjectMeta: r.ObjectMeta, Rules: r.Rules})
+	}
+	for _, role := range roles {
 		if strings.HasSuffix(role.Name, "-coordinator") {
 			// Backup-level hooks exec through the API server: an explicit
 			// rule, in the core group only.

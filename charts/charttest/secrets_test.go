@@ -1,0 +1,67 @@
+package charttest
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// TestChartSecretsOnlyFromSecret checks that the repository password and
+// the S3 keys reach the workloads only through a Secret reference (kubectl
+// describe shows the reference, not the value), and only the workloads that
+// open the repository.
+func TestChartSecretsOnlyFromSecret(t *testing.T) {
+	const password = "render-check-password-7f3a"
+	docs, err := render(t, "--set", "repository.password="+password, "--set", "repository.type=s3",
+		"--set", "repository.s3.bucket=b", "--set", "repository.s3.endpoint=s3.example:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, list := range docs {
+		for _, doc := range list {
+			if kind != "Secret" && bytes.Contains(doc, []byte(password)) {
+				t.Errorf("the password appears in a %s:\n%s", kind, doc)
+			}
+		}
+	}
+	secretEnv := []string{"QUIESCE_REPO_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+	check := func(what string, spec corev1.PodSpec, wantSecrets bool) {
+		for _, c := range append(spec.InitContainers, spec.Containers...) {
+			got := 0
+			for _, e := range c.Env {
+				if !slices.Contains(secretEnv, e.Name) {
+					continue
+				}
+				got++
+				if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != "quiesce-repository" {
+					t.Errorf("%s container %s: env %s = %+v, want only a secretKeyRef to quiesce-repository", what, c.Name, e.Name, e)
+				}
+			}
+			if wantSecrets && got != len(secretEnv) {
+				t.Errorf("%s container %s has %d of %v from the Secret", what, c.Name, got, secretEnv)
+			}
+			if !wantSecrets && got != 0 {
+				t.Errorf("%s container %s gets repository credentials it does not use", what, c.Name)
+			}
+			for _, a := range append(slices.Clone(c.Command), c.Args...) {
+				if strings.Contains(strings.ToLower(a), "password=") || strings.Contains(strings.ToLower(a), "secret-access-key=") {
+					t.Errorf("%s container %s: argument %q carries a credential", what, c.Name, a)
+				}
+			}
+		}
+	}
+	check("DaemonSet", decode[appsv1.DaemonSet](t, docs["DaemonSet"][0]).Spec.Template.Spec, true)
+	for _, doc := range docs["CronJob"] {
+		cj := decode[batchv1.CronJob](t, doc)
+		check("CronJob "+cj.Name, cj.Spec.JobTemplate.Spec.Template.Spec, true)
+	}
+	for _, doc := range docs["Deployment"] {
+		d := decode[appsv1.Deployment](t, doc)
+		check("Deployment "+d.Name, d.Spec.Template.Spec, false) // the exporter reads objects, not the repository
+	}
+}
