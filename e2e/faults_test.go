@@ -90,7 +90,9 @@ var faults = []fault{
 	{name: "agent crash loop (kill -9 on every restart, 20s)", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
 		lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		return fmt.Sprintf("%d kills", killAgentLoop(lctx, "node-a"))
+		start := time.Now()
+		n, first := killAgentLoop(lctx, "node-a")
+		return fmt.Sprintf("%d kills, the first after %s", n, render.Duration(first.Sub(start)))
 	}},
 	{name: "coordinator kill -9", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, backup string) string {
 		return fmt.Sprintf("%d killed", killProcs(func(args []string) bool {
@@ -331,33 +333,47 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 	}); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	row.injected = f.inject(ctx, t, c, name)
-	ended := time.Now()
-
 	// 1. Thawed: the post-hook's marker, read from the node (no API), or
-	// the container restarted by the fault.
-	thawed := func(ctx context.Context) (bool, string, error) {
+	// the container restarted by the fault; watched from the fault's start,
+	// since some faults last longer than the thaw takes.
+	thawed := func(ctx context.Context) bool {
 		if exists("thawed") {
-			return true, "", nil
+			return true
 		}
 		if f.appRestarts {
 			p, err := c.Client.CoreV1().Pods(app).Get(ctx, "db", metav1.GetOptions{})
-			if err == nil && len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].RestartCount > 0 && p.Status.ContainerStatuses[0].Ready {
-				return true, "", nil
-			}
+			return err == nil && len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].RestartCount > 0 && p.Status.ContainerStatuses[0].Ready
 		}
-		return false, "", nil
+		return false
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	thawedAt := make(chan time.Time, 1)
+	go func() {
+		for watchCtx.Err() == nil {
+			if thawed(watchCtx) {
+				thawedAt <- time.Now()
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	row.injected = f.inject(ctx, t, c, name)
+	ended := time.Now()
 	switch {
 	case f.podGone:
 		row.thawedAfter = -1 // nothing left to thaw
-	case cluster.WaitFor(ctx, time.Until(ended.Add(faultMaxFreeze+faultThawBound)), "the pod's thaw", thawed) != nil:
-		logAgents(t, c, sys)
-		t.Errorf("%s at %s: not thawed within maxFreeze (%s) + %s after the fault ended", f.name, p.name, faultMaxFreeze, faultThawBound)
 	default:
-		row.thawedAfter = time.Since(start)
+		select {
+		case at := <-thawedAt:
+			row.thawedAfter = at.Sub(start)
+		case <-time.After(time.Until(ended.Add(faultMaxFreeze + faultThawBound))):
+			logAgents(t, c, sys)
+			t.Errorf("%s at %s: not thawed within maxFreeze (%s) + %s after the fault ended", f.name, p.name, faultMaxFreeze, faultThawBound)
+		}
 	}
+	stopWatch()
 
 	// 2. The Backup ends.
 	var b api.Backup

@@ -74,14 +74,18 @@ func taskStatus(ctx context.Context, c *cluster.Cluster, node, containerID strin
 }
 
 // killAgentLoop kills (SIGKILL) node's agent process each time it appears
-// until ctx ends, and returns how many times it killed it.
-func killAgentLoop(ctx context.Context, node string) int {
-	kills := 0
+// until ctx ends; it returns how many times it killed it, and when first.
+func killAgentLoop(ctx context.Context, node string) (kills int, first time.Time) {
 	for ctx.Err() == nil {
-		kills += killProcs(func(args []string) bool { return isAgent(args, node) })
+		if n := killProcs(func(args []string) bool { return isAgent(args, node) }); n > 0 {
+			if kills == 0 {
+				first = time.Now()
+			}
+			kills += n
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return kills
+	return kills, first
 }
 
 func execOut(ctx context.Context, name string, args ...string) (string, error) {
@@ -328,7 +332,7 @@ func testFreeze(t *testing.T, mode string) {
 	kills := make(chan int, 1)
 	loopCtx, endLoop := context.WithTimeout(ctx, 15*time.Second)
 	defer endLoop()
-	go func() { kills <- killAgentLoop(loopCtx, "node-a") }()
+	go func() { n, _ := killAgentLoop(loopCtx, "node-a"); kills <- n }()
 	killed := time.Now()
 	frozenAt := len(liveLog())
 	if err := cluster.WaitFor(ctx, 2*time.Minute, "the writer to be thawed", func(context.Context) (bool, string, error) {
