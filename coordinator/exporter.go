@@ -21,7 +21,7 @@ type Exporter struct {
 	Log       *zap.Logger
 
 	byPhase, lastSuccess, lastDuration, scrapeErrors *prometheus.Desc
-	backupHooksFailed                                *prometheus.Desc
+	backupHooksFailed, verification                  *prometheus.Desc
 	// Restores, read the same way.
 	restoresByPhase, lastRestore, restoreHooksFailed, restoreScrapeErrors *prometheus.Desc
 }
@@ -37,6 +37,8 @@ func NewExporter(c client.Client, namespace string, log *zap.Logger) *Exporter {
 			"Duration of the newest finished backup, by schedule.", []string{"schedule"}, nil),
 		backupHooksFailed: prometheus.NewDesc("quiesce_backup_level_hooks_failed",
 			"Backup-level hooks (spec.hooks.backup) that failed, summed over the Backups in the namespace, by phase (pre, post).", []string{"phase"}, nil),
+		verification: prometheus.NewDesc("quiesce_backup_verification",
+			"Backups by the phase of their last verification (quiesce backup verify: Verifying, Passed, Failed); unverified backups are not counted.", []string{"phase"}, nil),
 		scrapeErrors:    prometheus.NewDesc("quiesce_exporter_list_errors", "1 when listing the Backups failed on this scrape.", nil, nil),
 		restoresByPhase: prometheus.NewDesc("quiesce_restores", "Restores in the namespace, by phase.", []string{"phase"}, nil),
 		lastRestore: prometheus.NewDesc("quiesce_restore_last_completion_timestamp_seconds",
@@ -54,6 +56,7 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.lastDuration
 	ch <- e.scrapeErrors
 	ch <- e.backupHooksFailed
+	ch <- e.verification
 	ch <- e.restoresByPhase
 	ch <- e.lastRestore
 	ch <- e.restoreHooksFailed
@@ -76,7 +79,11 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	success := map[string]time.Time{}
 	newest := map[string]api.Backup{}
 	hooksFailed := map[string]float64{"pre": 0, "post": 0}
+	verified := map[api.VerificationPhase]float64{api.VerificationVerifying: 0, api.VerificationPassed: 0, api.VerificationFailed: 0}
 	for _, b := range list.Items {
+		if v := b.Status.Verification; v != nil {
+			verified[v.Phase]++
+		}
 		for _, r := range b.Status.BackupHooks {
 			if r.State == api.BackupHookFailed {
 				hooksFailed[r.Phase]++
@@ -103,6 +110,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	}
 	for phase, n := range hooksFailed {
 		ch <- prometheus.MustNewConstMetric(e.backupHooksFailed, prometheus.GaugeValue, n, phase)
+	}
+	for phase, n := range verified {
+		ch <- prometheus.MustNewConstMetric(e.verification, prometheus.GaugeValue, n, string(phase))
 	}
 	for sched, t := range success {
 		ch <- prometheus.MustNewConstMetric(e.lastSuccess, prometheus.GaugeValue, float64(t.Unix()), sched)

@@ -19,6 +19,11 @@ func withHooks(b *api.Backup, rs ...api.BackupHookResult) *api.Backup {
 	return b
 }
 
+func verified(b *api.Backup, phase api.VerificationPhase) *api.Backup {
+	b.Status.Verification = &api.BackupVerification{Phase: phase}
+	return b
+}
+
 func TestExporter(t *testing.T) {
 	at := func(s int64) *metav1.Time { tm := metav1.NewTime(time.Unix(s, 0)); return &tm }
 	backup := func(name, sched string, phase api.BackupPhase, start, end int64) *api.Backup {
@@ -41,13 +46,15 @@ func TestExporter(t *testing.T) {
 		withHooks(backup("h2", "", api.BackupPhaseFailed, 600, 610),
 			api.BackupHookResult{HookResult: api.HookResult{Name: "gate", Phase: "pre", ExitCode: 1}, State: api.BackupHookFailed},
 			api.BackupHookResult{HookResult: api.HookResult{Name: "report", Phase: "post"}, State: api.BackupHookSucceeded}),
+		verified(backup("v1", "nightly", api.BackupPhaseCompleted, 100, 110), api.VerificationPassed),
+		verified(backup("v2", "nightly", api.BackupPhaseCompleted, 200, 210), api.VerificationFailed),
 	).Build()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewExporter(c, "quiesce", zaptest.NewLogger(t)))
 	want := `
 # HELP quiesce_backups Backups in the namespace, by phase.
 # TYPE quiesce_backups gauge
-quiesce_backups{phase="Completed"} 2
+quiesce_backups{phase="Completed"} 4
 quiesce_backups{phase="Failed"} 2
 quiesce_backups{phase="InProgress"} 1
 quiesce_backups{phase="PartiallyFailed"} 1
@@ -62,9 +69,15 @@ quiesce_last_backup_duration_seconds{schedule="nightly"} 100
 # TYPE quiesce_backup_level_hooks_failed gauge
 quiesce_backup_level_hooks_failed{phase="post"} 0
 quiesce_backup_level_hooks_failed{phase="pre"} 1
+# HELP quiesce_backup_verification Backups by the phase of their last verification (quiesce backup verify: Verifying, Passed, Failed); unverified backups are not counted.
+# TYPE quiesce_backup_verification gauge
+quiesce_backup_verification{phase="Failed"} 1
+quiesce_backup_verification{phase="Passed"} 1
+quiesce_backup_verification{phase="Verifying"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "quiesce_backups",
-		"quiesce_last_successful_backup_timestamp_seconds", "quiesce_last_backup_duration_seconds", "quiesce_backup_level_hooks_failed"); err != nil {
+		"quiesce_last_successful_backup_timestamp_seconds", "quiesce_last_backup_duration_seconds", "quiesce_backup_level_hooks_failed",
+		"quiesce_backup_verification"); err != nil {
 		t.Fatal(err)
 	}
 }

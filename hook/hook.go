@@ -25,6 +25,7 @@ const (
 	PostBackup  Phase = "post"         // after a pod's capture has finished (thaw)
 	PostRestore Phase = "post-restore" // in the restored container once it runs
 	InitRestore Phase = "init-restore" // as an init container of the restored pod
+	Verify      Phase = "verify"       // in the restored pod once Ready, by `quiesce backup verify`
 )
 
 // OnError says what a failing hook does to the rest of its phase.

@@ -72,7 +72,7 @@ var (
 	initGroup = group{ours: InitRestorePrefix, velero: []string{VeleroInitRestorePrefix},
 		veleroNames: []string{KeyContainerImage, KeyContainerName, KeyCommand, KeyTimeout}, phase: InitRestore}
 
-	groups = []group{preGroup, postGroup, legacyGroup, restoreGroup, initGroup}
+	groups = []group{preGroup, postGroup, legacyGroup, restoreGroup, initGroup, verifyGroup}
 )
 
 // annotations looks keys up in one group, ours first.

@@ -80,6 +80,8 @@ type BackupStatus struct {
 	Progress BackupProgress `json:"progress,omitempty"`
 	Errors   []string       `json:"errors,omitempty"`
 	Warnings []string       `json:"warnings,omitempty"`
+	// Verification is the record of the last `quiesce backup verify`.
+	Verification *BackupVerification `json:"verification,omitempty"`
 }
 
 // BackupHookState is where a backup-level hook stands.
@@ -124,6 +126,7 @@ type BackupProgress struct {
 // +kubebuilder:resource:shortName=qb
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Pods",type=integer,JSONPath=`.status.pods[*].name`,priority=1
+// +kubebuilder:printcolumn:name="Verified",type=string,JSONPath=`.status.verification.phase`
 // +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startTimestamp`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

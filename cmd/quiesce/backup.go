@@ -29,7 +29,8 @@ func newBackupCommand() *cobra.Command {
 	var kf kubeFlags
 	cmd := &cobra.Command{Use: "backup", Short: "Create, list and describe Backups"}
 	kf.add(cmd.PersistentFlags())
-	cmd.AddCommand(newBackupCreateCommand(&kf), newBackupGetCommand(&kf), newBackupDescribeCommand(&kf), newBackupLogsCommand())
+	cmd.AddCommand(newBackupCreateCommand(&kf), newBackupGetCommand(&kf), newBackupDescribeCommand(&kf), newBackupLogsCommand(),
+		newBackupVerifyCommand(&kf))
 	return cmd
 }
 
@@ -310,6 +311,10 @@ func describeBackup(out io.Writer, b *api.Backup, details bool) {
 	o := render.Options{Indent: "  ", Detail: render.Summary}
 	if details {
 		o.Detail = render.Output
+	}
+	if st.Verification != nil {
+		fmt.Fprintf(out, "\nVerification:\n")
+		render.Verification(out, st.Verification, o)
 	}
 	if len(st.BackupHooks) > 0 {
 		fmt.Fprintf(out, "\nBackup hooks (%d):\n", len(st.BackupHooks))

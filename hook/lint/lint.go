@@ -525,7 +525,13 @@ func (l *Linter) Report() Report {
 		addErr(&ps, err)
 		_, err = t.BackupSettings()
 		addErr(&ps, err)
-		res = append(res, Resolved{Object: t.Object, Hooks: concat(pre, post, rpost), Init: rinit})
+		check, err := t.VerifyHook()
+		addErr(&ps, err)
+		hooks := concat(pre, post, rpost)
+		if check != nil {
+			hooks = append(hooks, *check)
+		}
+		res = append(res, Resolved{Object: t.Object, Hooks: hooks, Init: rinit})
 		for _, b := range l.backups {
 			tb := t
 			tb.SpecObject, tb.SpecPath = b.object, b.path

@@ -349,3 +349,52 @@ spec:
 		t.Errorf("warning %q: want the object and the fix", w)
 	}
 }
+
+// lint resolves a template's check hook (verify.hook.quiesce.dev/*) with
+// its other hooks and reports its problems.
+func TestLintVerifyHook(t *testing.T) {
+	in := `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata:
+      annotations:
+        verify.hook.quiesce.dev/command: '["/bin/sh","-c","test -s /data/payload"]'
+        verify.hook.quiesce.dev/timeout: 10s
+    spec: {containers: [{name: web}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: shop}
+spec:
+  template:
+    metadata:
+      annotations:
+        verify.hook.quiesce.dev/command: pg_isready -h localhost
+        verify.hook.quiesce.dev/timeout: "30"
+        verify.hook.quiesce.dev/contianer: db
+    spec: {containers: [{name: db}]}
+`
+	rep, err := Lint(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProblems := []string{
+		`deployment shop/db: annotation "verify.hook.quiesce.dev/contianer"="db": unknown hook annotation key (did you mean "verify.hook.quiesce.dev/container"?)`,
+		`deployment shop/db: annotation "verify.hook.quiesce.dev/command"="pg_isready -h localhost": a command without [ ] is ONE argument, it is not split or run by a shell (write it as a JSON array, e.g. ["pg_isready","-h","localhost"])`,
+		`deployment shop/db: annotation "verify.hook.quiesce.dev/timeout"="30": not a duration (use e.g. "30s")`,
+	}
+	if got := reportProblems(rep); !reflect.DeepEqual(got, wantProblems) {
+		t.Errorf("problems:\n got  %q\n want %q", got, wantProblems)
+	}
+	wantSummary := []string{
+		"deployment shop/web",
+		"  verify | verify-annotation | web | /bin/sh -c test -s /data/payload | 10s | Fail | verify.hook.quiesce.dev/command",
+		"deployment shop/db",
+	}
+	if got := summary(rep); !reflect.DeepEqual(got, wantSummary) {
+		t.Errorf("resolved:\n got  %q\n want %q", got, wantSummary)
+	}
+}
