@@ -122,7 +122,7 @@ func ApplyBackupHooks(pre, post []hook.BackupLevelHook, st *api.BackupStatus) {
 			if r == nil || r.State != api.BackupHookFailed {
 				continue
 			}
-			msg := fmt.Sprintf("backup-level %s-hook %s in pod %s: %s", h.Phase, h.Name, orDash(r.Pod), r.Outcome())
+			msg := fmt.Sprintf("backup-level %s-hook %s %s: %s", h.Phase, h.Name, hookPlace(*r), r.Outcome())
 			if h.OnError == hook.Fail {
 				st.Errors = appendMissing(st.Errors, msg)
 			} else {
@@ -177,6 +177,15 @@ func appendMissing(list []string, s string) []string {
 		return list
 	}
 	return append(list, s)
+}
+
+// hookPlace says where a backup-level hook ran: "in pod NS/NAME" (exec
+// form) or "as job NS/NAME" (job form).
+func hookPlace(r api.BackupHookResult) string {
+	if r.Job != "" {
+		return "as job " + r.Job
+	}
+	return "in pod " + orDash(r.Pod)
 }
 
 func orDash(s string) string {

@@ -163,18 +163,31 @@ func (c *Coordinator) runBackupHook(ctx context.Context, b *api.Backup, h hook.B
 		HookResult: api.HookResult{Name: h.Name, Phase: string(h.Phase), Source: "spec " + h.Source.Ref, Container: h.Container},
 		State:      api.BackupHookRunning, StartTimestamp: &now, Attempts: attempts,
 	}
+	if h.Job != nil {
+		rec.Job = h.Namespace + "/" + hookJobName(b, h) // in the Running record: describe shows which Job runs
+	}
 	if err := c.setHookRecord(ctx, b, rec); err != nil {
 		return err
 	}
 	log = log.With(zap.String("hook", h.Name), zap.String("phase", string(h.Phase)))
 	start := time.Now()
-	pod, container, err := c.hookTarget(ctx, h)
-	if pod != nil {
-		rec.Pod, rec.Container = pod.Namespace+"/"+pod.Name, container
-		log = log.With(zap.String("namespace", pod.Namespace), zap.String("pod", pod.Name), zap.String("container", container))
+	var err error
+	if h.Job != nil {
+		err = c.jobHook(ctx, b, h, &rec)
+	} else {
+		err = c.podHook(ctx, h, &rec)
 	}
-	if err == nil {
-		err = c.execHook(ctx, h, pod, container, &rec.HookResult)
+	if ctx.Err() != nil {
+		// Stopped, not finished: the record stays Running, and the next
+		// coordinator runs the hook again (a Job, it adopts).
+		return fmt.Errorf("backup-level %s-hook %s: %w", h.Phase, h.Name, context.Cause(ctx))
+	}
+	if rec.Job != "" {
+		log = log.With(zap.String("job", rec.Job))
+	}
+	if rec.Pod != "" {
+		ns, pod, _ := strings.Cut(rec.Pod, "/")
+		log = log.With(zap.String("namespace", ns), zap.String("pod", pod), zap.String("container", rec.Container))
 	}
 	rec.Duration = metav1.Duration{Duration: time.Since(start)}
 	if err != nil {
@@ -192,6 +205,18 @@ func (c *Coordinator) runBackupHook(ctx context.Context, b *api.Backup, h hook.B
 	log.Debug("backup-level hook output", zap.String("output", rec.Output))
 	c.hookEvent(b, rec)
 	return nil
+}
+
+// podHook runs an exec-form hook in its pod and fills rec.
+func (c *Coordinator) podHook(ctx context.Context, h hook.BackupLevelHook, rec *api.BackupHookResult) error {
+	pod, container, err := c.hookTarget(ctx, h)
+	if pod != nil {
+		rec.Pod, rec.Container = pod.Namespace+"/"+pod.Name, container
+	}
+	if err != nil {
+		return err
+	}
+	return c.execHook(ctx, h, pod, container, &rec.HookResult)
 }
 
 // hookTarget picks the hook's pod, the first Running pod by name of its
@@ -256,6 +281,12 @@ func (c *Coordinator) hookEvent(b *api.Backup, r api.BackupHookResult) {
 		return
 	}
 	where := "in pod " + orDash(r.Pod) + " container " + orDash(r.Container)
+	if r.Job != "" {
+		where = "as job " + r.Job
+		if r.Pod != "" {
+			where += " (pod " + r.Pod + " container " + orDash(r.Container) + ")"
+		}
+	}
 	switch {
 	case r.State == api.BackupHookSkipped:
 		c.Events.Eventf(b, corev1.EventTypeNormal, ReasonBackupLevelHookSkipped, "backup-level %s-hook %s skipped: %s", r.Phase, r.Name, r.Reason)

@@ -52,6 +52,8 @@ type Coordinator struct {
 	// Exec runs the backup-level hooks (spec.hooks.backup) through the API
 	// server; nil fails them.
 	Exec PodExecer
+	// Jobs runs the job form of backup-level hooks; nil fails them.
+	Jobs HookJobs
 }
 
 // Run takes the Backup to a final phase and returns it. It is idempotent: a

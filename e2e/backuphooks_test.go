@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/e2e/cluster"
 )
 
 // logLine is a hook command that appends "name <uptime>" to /data/order:
@@ -185,5 +186,122 @@ spec:
 	})
 	if err != nil {
 		t.Errorf("event reasons on the Backup %v (%v), want 2 BackupLevelHookRan and 1 BackupLevelHookSkipped", reasons, err)
+	}
+}
+
+// TestBackupLevelJobHookThroughChart runs a backup-level pre hook of the
+// job form through the chart's coordinator: a busybox Job in the app's
+// namespace prints its uptime, which comes back as the hook's output (the
+// tail of the Job pod's log); it must be earlier than every pod's
+// pre-hook line (one kernel for both local nodes), so the Job ran before
+// any pod froze. The OnFailure post hook makes no Job.
+func TestBackupLevelJobHookThroughChart(t *testing.T) {
+	c := env(t)
+	ctx := t.Context()
+	sys := c.Namespace(t, "qsys")
+	app := c.Namespace(t, "qapp")
+	installChart(t, c, sys, "/var/lib/quiesce-e2e-repos/"+sys)
+
+	pod := func(name, node string) *corev1.Pod {
+		p := hookPod(name, node, map[string]string{
+			"backup.velero.io/backup-volumes":   "data",
+			"pre.hook.backup.velero.io/command": logLine("pod-pre"),
+		})
+		p.Labels = map[string]string{"app": name}
+		return p
+	}
+	createPods(t, c, app, pod("db", "node-a"), pod("web", "node-b"))
+
+	job := func(image, script string) string {
+		return `{template: {spec: {containers: [{name: marker, image: "` + image + `", imagePullPolicy: Never, command: [/bin/sh, -c, "` + script + `"]}]}}}`
+	}
+	manifest := `apiVersion: quiesce.dev/v1alpha1
+kind: Backup
+metadata: {name: e2e-bhjob}
+spec:
+  includedNamespaces: [` + app + `]
+  hooks:
+    backup:
+      pre:
+        - name: marker
+          namespace: ` + app + `
+          timeout: 60s
+          job: ` + job(cluster.BusyboxImage, `read u _ < /proc/uptime; echo job-pre $u`) + `
+      post:
+        - name: alert
+          namespace: ` + app + `
+          when: OnFailure
+          job: ` + job(cluster.BusyboxImage, `echo failed`) + `
+`
+	file := filepath.Join(t.TempDir(), "backup.yaml")
+	if err := os.WriteFile(file, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, nil, "quiesce", "backup", "create", "-f", file, "--kubeconfig", c.Kubeconfig, "-n", sys, "--wait")
+	t.Logf("quiesce backup create:\n%s", out)
+	if err != nil {
+		t.Fatalf("backup create: %v", err)
+	}
+	var b api.Backup
+	if err := apiClient(t, c).Get(ctx, client.ObjectKey{Namespace: sys, Name: "e2e-bhjob"}, &b); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := run(t, nil, "quiesce", "backup", "describe", "e2e-bhjob", "--details", "--kubeconfig", c.Kubeconfig, "-n", sys)
+	t.Logf("describe (%v):\n%s", err, desc)
+	if b.Status.Phase != api.BackupPhaseCompleted {
+		t.Fatalf("backup = %s (errors %q), want Completed", b.Status.Phase, b.Status.Errors)
+	}
+	var marker, alert api.BackupHookResult
+	for _, r := range b.Status.BackupHooks {
+		switch r.Phase + "/" + r.Name {
+		case "pre/marker":
+			marker = r
+		case "post/alert":
+			alert = r
+		}
+	}
+	if marker.State != api.BackupHookSucceeded || !strings.HasPrefix(marker.Job, app+"/") || !strings.HasPrefix(marker.Pod, app+"/") ||
+		marker.Container != "marker" || marker.Attempts != 1 {
+		t.Fatalf("pre/marker = %+v, want Succeeded as a Job in %s", marker, app)
+	}
+	if alert.State != api.BackupHookSkipped || alert.Job != "" {
+		t.Errorf("post/alert = %+v, want Skipped without a Job", alert)
+	}
+	if !strings.Contains(desc, "pre marker job="+marker.Job) {
+		t.Errorf("describe lacks the Job of pre/marker")
+	}
+
+	// The Job: one, labelled with the backup, bounded by the timeout, cleaned up by TTL.
+	jobs, err := c.Client.BatchV1().Jobs(app).List(ctx, metav1.ListOptions{LabelSelector: api.LabelBackup + "=e2e-bhjob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs.Items) != 1 || app+"/"+jobs.Items[0].Name != marker.Job {
+		t.Fatalf("jobs labelled with the backup: %d, want only %s", len(jobs.Items), marker.Job)
+	}
+	if s := jobs.Items[0].Spec; s.ActiveDeadlineSeconds == nil || *s.ActiveDeadlineSeconds != 60 ||
+		s.TTLSecondsAfterFinished == nil || *s.TTLSecondsAfterFinished != 3600 {
+		t.Errorf("job spec: activeDeadlineSeconds %v, ttlSecondsAfterFinished %v", s.ActiveDeadlineSeconds, s.TTLSecondsAfterFinished)
+	}
+
+	// The order: the Job's uptime (its log, kept as the hook's output)
+	// before every pod's pre-hook line.
+	f := strings.Fields(marker.Output)
+	if len(f) != 2 || f[0] != "job-pre" {
+		t.Fatalf("pre/marker output %q, want \"job-pre <uptime>\"", marker.Output)
+	}
+	jobAt := uptime(t, f[1])
+	for _, p := range []string{"db", "web"} {
+		res, err := c.Exec(ctx, app, p, "app", nil, "cat", "/data/order")
+		if err != nil {
+			t.Fatalf("read /data/order of %s: %v", p, err)
+		}
+		l := strings.Fields(strings.TrimSpace(res.Stdout))
+		if len(l) != 2 || l[0] != "pod-pre" {
+			t.Fatalf("%s: /data/order %q", p, res.Stdout)
+		}
+		if at := uptime(t, l[1]); at < jobAt {
+			t.Errorf("%s's pre-hook ran at %.2f, before the backup's pre hook Job (%.2f)", p, at, jobAt)
+		}
 	}
 }

@@ -98,3 +98,89 @@ backup:
 		t.Errorf("BackupLevelHooks = %v, %v, %v: want only the error", pre, post, err)
 	}
 }
+
+// The job form resolves to the template (restartPolicy Never by default)
+// and its retries, with the shared timeout, onError and when.
+func TestBackupLevelJobHook(t *testing.T) {
+	pre, post, err := BackupLevelHooks("backup velero/b", backupSpec(t, `
+backup:
+  pre:
+    - name: snapshot-api
+      namespace: ops
+      timeout: 2m
+      job:
+        template:
+          metadata: {labels: {team: ops}}
+          spec:
+            serviceAccountName: snapshotter
+            containers: [{name: cli, image: ops/cli:1, args: [snapshot, create]}]
+  post:
+    - namespace: ops
+      onError: Continue
+      when: OnSuccess
+      job:
+        backoffLimit: 3
+        template:
+          spec:
+            restartPolicy: OnFailure
+            containers: [{name: notify, image: curl}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, q := pre[0], post[0]
+	if p.Job == nil || p.Selector != nil || p.Command != nil || p.Namespace != "ops" || p.Timeout != 2*time.Minute ||
+		p.Job.BackoffLimit != 0 || p.Job.Template.Spec.RestartPolicy != "Never" || p.Job.Template.Labels["team"] != "ops" ||
+		p.Job.Template.Spec.ServiceAccountName != "snapshotter" || p.Source.Ref != "spec.hooks.backup.pre[0]" {
+		t.Errorf("pre = %+v job %+v", p, p.Job)
+	}
+	if q.Job == nil || q.Job.BackoffLimit != 3 || q.Job.Template.Spec.RestartPolicy != "OnFailure" ||
+		q.OnError != Continue || q.When != OnSuccess || q.Timeout != DefaultTimeout {
+		t.Errorf("post = %+v job %+v", q, q.Job)
+	}
+}
+
+// A hook sets exactly one form; a job's template must be one a Job can
+// run. Each problem names the Backup, the field path and the fix.
+func TestBackupLevelJobHookProblems(t *testing.T) {
+	spec := backupSpec(t, `
+backup:
+  pre:
+    - name: both
+      namespace: ops
+      command: [sync]
+      labelSelector: {matchLabels: {app: db}}
+      job: {template: {spec: {containers: [{name: c, image: busybox}]}}}
+    - name: neither
+      namespace: ops
+    - name: empty
+      namespace: ops
+      job: {template: {spec: {containers: []}}}
+  post:
+    - name: always
+      namespace: ops
+      job:
+        backoffLimit: 11
+        template: {spec: {restartPolicy: Always, containers: [{name: c}]}}
+`)
+	err := ValidateBackupHooks("backup velero/b", spec)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		`backup velero/b: spec.hooks.backup.pre[0].job: both a job and an exec (command, labelSelector, container) (a hook runs either a command in a Running pod or a Job`,
+		`backup velero/b: spec.hooks.backup.pre[1].job: neither a job nor a command (set command and labelSelector to exec in a Running pod, or job: {template: ...} to run a Job)`,
+		`backup velero/b: spec.hooks.backup.pre[2].job.template.spec.containers: no containers (add the container`,
+		`backup velero/b: spec.hooks.backup.post[0].job.template.spec.containers[0].image: no image`,
+		`backup velero/b: spec.hooks.backup.post[0].job.template.spec.restartPolicy="Always": a Job's pods cannot restart Always (use Never (the default) or OnFailure`,
+		`backup velero/b: spec.hooks.backup.post[0].job.backoffLimit="11": out of range 0 to 10`,
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+	if n := len(err.(*ValidationError).Problems); n != len(want) {
+		t.Errorf("%d problems, want %d: %v", n, len(want), err)
+	}
+}

@@ -105,8 +105,11 @@ const (
 type BackupHookResult struct {
 	HookResult `json:",inline"`
 	State      BackupHookState `json:"state"`
-	// Pod is the namespace/name of the pod the hook ran in.
+	// Pod is the namespace/name of the pod the hook ran in (the exec form's
+	// selected pod, or the Job's last pod when it is known).
 	Pod string `json:"pod,omitempty"`
+	// Job is the namespace/name of the Job the hook ran as (job form).
+	Job string `json:"job,omitempty"`
 	// Reason says why a hook was skipped.
 	Reason         string       `json:"reason,omitempty"`
 	StartTimestamp *metav1.Time `json:"startTimestamp,omitempty"`

@@ -110,12 +110,19 @@ spec:
           - {name: announce, namespace: shop, labelSelector: {matchLabels: {app: db}}, command: [/bin/sh, -c, "echo start"], timeout: 1m}
         post:
           - {namespace: shop, labelSelector: {matchLabels: {app: db}}, command: [/bin/true], when: OnFailure, onError: Continue}
+          - name: notify
+            namespace: ops
+            job:
+              backoffLimit: 2
+              template:
+                spec:
+                  containers: [{name: notify, image: curl, args: [https://example.com/done]}]
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := b.Spec.Hooks.Backup
-	if h == nil || len(h.Pre) != 1 || len(h.Post) != 1 || h.Pre[0].Name != "announce" || h.Pre[0].Timeout.Duration != time.Minute ||
+	if h == nil || len(h.Pre) != 1 || len(h.Post) != 2 || h.Pre[0].Name != "announce" || h.Pre[0].Timeout.Duration != time.Minute ||
 		h.Pre[0].LabelSelector.MatchLabels["app"] != "db" || h.Post[0].When != "OnFailure" || h.Post[0].OnError != HookErrorModeContinue {
 		t.Fatalf("backup hooks = %+v", h)
 	}
@@ -124,5 +131,14 @@ spec:
 	cp.Spec.Hooks.Backup.Pre[0].LabelSelector.MatchLabels["app"] = "changed"
 	if h.Pre[0].Command[0] != "/bin/sh" || h.Pre[0].LabelSelector.MatchLabels["app"] != "db" {
 		t.Errorf("DeepCopy shares the backup-level hooks: %+v", h.Pre[0])
+	}
+	j := h.Post[1].Job
+	if j == nil || *j.BackoffLimit != 2 || j.Template.Spec.Containers[0].Image != "curl" {
+		t.Fatalf("job hook = %+v", h.Post[1])
+	}
+	*cp.Spec.Hooks.Backup.Post[1].Job.BackoffLimit = 9
+	cp.Spec.Hooks.Backup.Post[1].Job.Template.Spec.Containers[0].Args[0] = "changed"
+	if *j.BackoffLimit != 2 || j.Template.Spec.Containers[0].Args[0] != "https://example.com/done" {
+		t.Errorf("DeepCopy shares the job hook: %+v", j)
 	}
 }

@@ -40,19 +40,29 @@ type BackupLevelHooks struct {
 	Post []BackupLevelHook `json:"post,omitempty"`
 }
 
-// BackupLevelHook runs a command, through the API server's pods/exec, in
-// one pod: the first Running pod, by name, of Namespace that matches
-// LabelSelector.
+// BackupLevelHook is one hook of the Backup itself, in one of two forms:
+// exec (Command, through the API server's pods/exec, in the first Running
+// pod, by name, of Namespace that LabelSelector matches) or Job (a Job made
+// from Job.Template, in Namespace). A hook sets exactly one form.
 // +kubebuilder:object:generate=false
 type BackupLevelHook struct {
 	// Name is unique in its list; default "pre[i]" or "post[i]".
-	Name          string                `json:"name,omitempty"`
-	Namespace     string                `json:"namespace"`
-	LabelSelector *metav1.LabelSelector `json:"labelSelector"`
-	// Container defaults to the selected pod's first container.
-	Container string   `json:"container,omitempty"`
-	Command   []string `json:"command"`
-	// Timeout defaults to 30s.
+	Name string `json:"name,omitempty"`
+	// Namespace is where the hook runs: the selected pod's namespace (exec)
+	// or the Job's (job).
+	Namespace string `json:"namespace"`
+	// LabelSelector selects the pod of the exec form.
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// Container (exec form) defaults to the selected pod's first container.
+	Container string `json:"container,omitempty"`
+	// Command is the exec form's command.
+	Command []string `json:"command,omitempty"`
+	// Job runs the hook as a Job instead of an exec: for tools that no
+	// application pod has (a CLI, an API call with its own credentials).
+	Job *BackupLevelJob `json:"job,omitempty"`
+	// Timeout defaults to 30s. A Job gets it as activeDeadlineSeconds, so
+	// it counts from the Job's start, pod scheduling and image pull
+	// included, and the Job is deleted (its pod killed) when it passes.
 	Timeout metav1.Duration `json:"timeout,omitempty"`
 	// OnError defaults to Fail: a failing pre hook fails the Backup before
 	// any pod is frozen (the post hooks still run); a failing post hook
@@ -62,6 +72,25 @@ type BackupLevelHook struct {
 	// When (post only) runs the hook Always (default), OnSuccess (the
 	// Backup's pods all Completed) or OnFailure (otherwise).
 	When string `json:"when,omitempty"`
+}
+
+// BackupLevelJob is the Job form of a backup-level hook: the hook succeeds
+// when the Job completes and fails when it fails.
+// +kubebuilder:object:generate=false
+type BackupLevelJob struct {
+	// Template is the Job's pod template; restartPolicy defaults to Never
+	// (Always is invalid for a Job). Kept schemaless in the CRD: a pod
+	// template's schema, twice (pre and post), would take the CRD past the
+	// API server's object size limit; the coordinator checks it, the API
+	// server validates the Job, and quiesce hooks lint reports unknown
+	// fields at their path.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Template corev1.PodTemplateSpec `json:"template"`
+	// BackoffLimit is the number of retries of the Job's pod (0 to 10);
+	// default 0: the hook runs once, as the exec form does.
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 }
 
 // BackupResourceHookSpec selects pods by namespace, resource and labels and

@@ -30,6 +30,15 @@ func copyBackupLevelHooks(in []BackupLevelHook) []BackupLevelHook {
 		out[i] = h
 		out[i].LabelSelector = copySelector(h.LabelSelector)
 		out[i].Command = copyStrings(h.Command)
+		if h.Job != nil {
+			j := &BackupLevelJob{}
+			h.Job.Template.DeepCopyInto(&j.Template)
+			if h.Job.BackoffLimit != nil {
+				n := *h.Job.BackoffLimit
+				j.BackoffLimit = &n
+			}
+			out[i].Job = j
+		}
 	}
 	return out
 }

@@ -124,6 +124,20 @@ func TestChartObjects(t *testing.T) {
 			}) {
 				t.Errorf("coordinator role %+v lacks create on pods/exec (backup-level hooks)", role.Rules)
 			}
+			// The job form: Jobs created, watched and deleted on timeout,
+			// their pods' logs read; explicit rules, as the wide one grants
+			// no delete.
+			for _, want := range []rbacv1.PolicyRule{
+				{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create", "get", "list", "watch", "delete"}},
+				{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+			} {
+				if !slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+					return slices.Equal(r.APIGroups, want.APIGroups) && slices.Equal(r.Resources, want.Resources) &&
+						!slices.ContainsFunc(want.Verbs, func(v string) bool { return !slices.Contains(r.Verbs, v) })
+				}) {
+					t.Errorf("coordinator role %+v lacks %v on %v (backup-level hooks of the job form)", role.Rules, want.Verbs, want.Resources)
+				}
+			}
 		}
 		if !strings.HasSuffix(role.Name, "-agent") {
 			continue

@@ -117,9 +117,11 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 				if err != nil {
 					return err
 				}
-				if co.Exec, err = podexec.New(cfg); err != nil { // backup-level hooks
+				execer, err := podexec.New(cfg) // backup-level hooks
+				if err != nil {
 					return err
 				}
+				co.Exec, co.Jobs = execer, &coordinator.KubeJobs{Client: c, Logs: execer}
 				res, err := co.Run(ctx, key)
 				if err != nil {
 					return err

@@ -94,7 +94,8 @@ Exits non-zero when the Backup ends Failed.`,
 			if err != nil {
 				return err
 			}
-			co := &coordinator.Coordinator{Client: c, Log: log, AgentNamespace: kf.namespace, AgentSelector: sel, Timeout: timeout, Events: events, Exec: execer}
+			co := &coordinator.Coordinator{Client: c, Log: log, AgentNamespace: kf.namespace, AgentSelector: sel, Timeout: timeout, Events: events,
+				Exec: execer, Jobs: &coordinator.KubeJobs{Client: c, Logs: execer}}
 			if rec != nil {
 				co.Resources = rec
 			}

@@ -402,7 +402,9 @@ var (
 	backupExecFields  = []string{"container", "command", "onError", "timeout"}
 	restoreExecFields = []string{"container", "command", "onError", "execTimeout", "waitTimeout", "waitForReady"}
 	initFields        = []string{"initContainers", "timeout"}
-	backupLevelFields = []string{"name", "namespace", "labelSelector", "container", "command", "timeout", "onError", "when"}
+	backupLevelFields = []string{"name", "namespace", "labelSelector", "container", "command", "job", "timeout", "onError", "when"}
+	levelJobFields    = []string{"template", "backoffLimit"}
+	templateFields    = []string{"metadata", "spec"}
 )
 
 // checkSpecFields reports unknown fields (typos such as "timout", which
@@ -452,7 +454,8 @@ func checkSpecFields(obj, path string, hooks any, restore bool, ps *problems) {
 		known(hm, path, "resources")
 	} else {
 		known(hm, path, "resources", "backup")
-		checkBackupLevelFields(hm, path, known, check)
+		report := func(p hook.Problem) { p.Object = obj; ps.add(p) }
+		checkBackupLevelFields(hm, path, known, check, report)
 	}
 	resources, _ := hm["resources"].([]any)
 	for i, r := range resources {
@@ -494,7 +497,7 @@ func checkSpecFields(obj, path string, hooks any, restore bool, ps *problems) {
 
 // checkBackupLevelFields is checkSpecFields for spec.hooks.backup.
 func checkBackupLevelFields(hm map[string]any, path string, known func(map[string]any, string, ...string),
-	check func(map[string]any, string, string, bool)) {
+	check func(map[string]any, string, string, bool), report func(hook.Problem)) {
 	bm, ok := hm["backup"].(map[string]any)
 	if !ok {
 		return
@@ -507,7 +510,46 @@ func checkBackupLevelFields(hm map[string]any, path string, known func(map[strin
 			hpath := fmt.Sprintf("%s.backup.%s[%d]", path, ph, j)
 			known(m, hpath, backupLevelFields...)
 			check(m, "timeout", hpath, false)
+			if jm, ok := m["job"].(map[string]any); ok {
+				known(jm, hpath+".job", levelJobFields...)
+				checkTemplate(jm, hpath+".job", known, report)
+			}
 		}
+	}
+}
+
+// checkTemplate reports what a pod template at path.template would lose or
+// fail on (the Backup CRD keeps it schemaless, so the API server would not
+// say): unknown fields at its top, then anything a strict decode of
+// corev1.PodTemplateSpec refuses, at the template's path. What decodes
+// leniently is kept, so that the hook is still checked as the coordinator
+// would see it.
+func checkTemplate(jm map[string]any, path string, known func(map[string]any, string, ...string), report func(hook.Problem)) {
+	tm, ok := jm["template"].(map[string]any)
+	if !ok {
+		return
+	}
+	tpath := path + ".template"
+	known(tm, tpath, templateFields...)
+	raw, _ := json.Marshal(tm)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var t corev1.PodTemplateSpec
+	err := dec.Decode(&t)
+	if err == nil {
+		return
+	}
+	report(hook.Problem{Field: tpath, Message: "cannot decode as a pod template: " + strings.TrimPrefix(err.Error(), "json: "),
+		Fix: "compare with a Job's spec.template (kubectl explain job.spec.template)"})
+	t = corev1.PodTemplateSpec{}
+	var lenient map[string]any
+	if json.Unmarshal(raw, &t) != nil {
+		delete(jm, "template")
+		return
+	}
+	raw, _ = json.Marshal(t)
+	if json.Unmarshal(raw, &lenient) == nil {
+		jm["template"] = lenient
 	}
 }
 

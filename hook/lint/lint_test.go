@@ -398,3 +398,50 @@ spec:
 		t.Errorf("resolved:\n got  %q\n want %q", got, wantSummary)
 	}
 }
+
+// The job form's fields are known at their path, down into its pod
+// template (schemaless in the CRD, so lint is what reports a typo there),
+// and the hook is still validated as the coordinator sees it.
+func TestLintBackupLevelJobHook(t *testing.T) {
+	rep, err := Lint(strings.NewReader(`
+apiVersion: quiesce.dev/v1alpha1
+kind: Backup
+metadata: {name: b1, namespace: quiesce}
+spec:
+  hooks:
+    backup:
+      pre:
+        - name: api-snapshot
+          namespace: ops
+          job:
+            backofLimit: 2
+            template:
+              spec:
+                contaners: [{name: cli, image: ops/cli}]
+                restartPolicy: Always
+        - name: notify
+          namespace: ops
+          job:
+            template:
+              metdata: {}
+              spec: {containers: [{name: c, image: curl}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(reportProblems(rep), "\n")
+	for _, w := range []string{
+		`backup quiesce/b1: spec.hooks.backup.pre[0].job.backofLimit: unknown field (did you mean "backoffLimit"?)`,
+		`backup quiesce/b1: spec.hooks.backup.pre[0].job.template: cannot decode as a pod template: unknown field "contaners"`,
+		`backup quiesce/b1: spec.hooks.backup.pre[0].job.template.spec.containers: no containers`,
+		`backup quiesce/b1: spec.hooks.backup.pre[0].job.template.spec.restartPolicy="Always": a Job's pods cannot restart Always`,
+		`backup quiesce/b1: spec.hooks.backup.pre[1].job.template.metdata: unknown field (did you mean "metadata"?)`,
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("lint lacks %q:\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "spec.hooks: cannot decode") {
+		t.Errorf("a problem reported at its path is reported again at spec.hooks:\n%s", got)
+	}
+}

@@ -16,6 +16,9 @@ import (
 func BackupHooks(w io.Writer, rs []api.BackupHookResult, o Options) {
 	for _, r := range rs {
 		row := r.Phase + " " + r.Name
+		if r.Job != "" {
+			row += " job=" + r.Job
+		}
 		if r.Pod != "" {
 			row += " pod=" + r.Pod + " container=" + orDash(r.Container)
 		}
