@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -310,6 +311,7 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 	t.Helper()
 	ctx := t.Context()
 	row := faultRow{fault: f.name, point: p.name}
+	freshAgent(t, c, sys, "node-a")
 	app := c.Namespace(t, "qapp")
 	faultApp = app
 	ann := map[string]string{"backup.velero.io/backup-volumes": "data", "backup.quiesce.dev/max-freeze": faultMaxFreeze.String()}
@@ -488,4 +490,38 @@ the pod once reported. At the end, a backup taken before all the faults restores
 		fmt.Fprintf(&sb, "| %s (%s) | %s | %s | %s | %s | %s | %s |\n", r.fault, r.injected, r.point, thawed, r.outcome, r.pod, r.data, r.leftovers)
 	}
 	return sb.String()
+}
+
+// freshAgent replaces node's agent pod if an earlier cell's fault made it
+// restart: the kubelet's restart back-off grows to 5 minutes across cells,
+// which would measure the matrix's history, not the cell's fault.
+func freshAgent(t *testing.T, c *cluster.Cluster, sys, node string) {
+	t.Helper()
+	ctx := t.Context()
+	list, err := c.Client.CoreV1().Pods(sys).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=agent", FieldSelector: "spec.nodeName=" + node})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("agent pod on %s: %v (%d)", node, err, len(list.Items))
+	}
+	old := list.Items[0]
+	restarted := slices.ContainsFunc(old.Status.ContainerStatuses, func(s corev1.ContainerStatus) bool { return s.RestartCount > 0 })
+	if !restarted {
+		return
+	}
+	if err := c.Client.CoreV1().Pods(sys).Delete(ctx, old.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.WaitFor(ctx, 2*time.Minute, "a fresh agent on "+node, func(ctx context.Context) (bool, string, error) {
+		list, err := c.Client.CoreV1().Pods(sys).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=agent", FieldSelector: "spec.nodeName=" + node})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		for _, p := range list.Items {
+			if p.UID != old.UID && cluster.PodReady(&p) {
+				return true, "", nil
+			}
+		}
+		return false, fmt.Sprintf("%d pods", len(list.Items)), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
