@@ -101,19 +101,7 @@ var faults = []fault{
 		}))
 	}},
 	{name: "kube-apiserver SIGSTOP 25s", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
-		b, err := os.ReadFile(filepath.Join(c.State, "run/kube-apiserver.pid"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		defer syscall.Kill(pid, syscall.SIGCONT) //nolint:errcheck
-		select {
-		case <-ctx.Done():
-		case <-time.After(25 * time.Second): // past maxFreeze
-		}
+		stopFor(ctx, t, filepath.Join(c.State, "run/kube-apiserver.pid"), 25*time.Second) // past maxFreeze
 		return "stopped 25s"
 	}},
 	{name: "containerd restarted (kill -9, back after 3s)", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
@@ -159,11 +147,7 @@ var faultSys, faultApp string
 
 // stopFor stops (SIGSTOP) the process in pidFile for d, then continues it.
 func stopFor(ctx context.Context, t *testing.T, pidFile string, d time.Duration) {
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid := readPID(t, pidFile)
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -174,17 +158,26 @@ func stopFor(ctx context.Context, t *testing.T, pidFile string, d time.Duration)
 	}
 }
 
+// readPID reads a process ID that hack/cluster/up.sh wrote.
+func readPID(t *testing.T, pidFile string) int {
+	t.Helper()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("%s: %v", pidFile, err)
+	}
+	return pid
+}
+
 // restartContainerd kills node's containerd (its containers keep running
 // under their shims) and starts it again after down, as hack/cluster/up.sh
 // does: in the node's mount and network namespaces.
 func restartContainerd(ctx context.Context, t *testing.T, c *cluster.Cluster, node string, down time.Duration) {
 	pidFile := filepath.Join(c.State, "run/containerd-"+node+".pid")
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(readPID(t, pidFile), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(down)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/quiesce-dev/quiesce/agent"
@@ -25,13 +26,12 @@ import (
 
 func newAgentCommand() *cobra.Command {
 	var (
-		kf                      kubeFlags
-		rf                      repoFlags
-		node, endpoint, fifoDir string
-		kubeletRoot, stateDir   string
-		metricsAddr, logLevel   string
-		captureSlots            int
-		initRepo                bool
+		kf           kubeFlags
+		rf           repoFlags
+		nf           nodeFlags
+		metricsAddr  string
+		captureSlots int
+		initRepo     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -47,15 +47,11 @@ released, and its post-restore hooks run through the container runtime once
 their containers run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logLevel)
+			log, err := nf.logger()
 			if err != nil {
 				return err
 			}
 			defer log.Sync() //nolint:errcheck
-			if node == "" {
-				return errors.New("--node is empty: set it (the chart passes NODE_NAME from the downward API)")
-			}
-			log = log.With(zap.String("node", node))
 			// SIGTERM ends new work; pods already frozen are still thawed
 			// before the process exits (Run waits for them).
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -65,17 +61,14 @@ their containers run.`,
 			if err != nil {
 				return err
 			}
-			// One subdirectory per node: a state directory shared by mistake
-			// (or by design, on one machine running several nodes) never
-			// mixes two agents' journals or staging trees.
-			stateDir = filepath.Join(stateDir, node)
+			node, stateDir := nf.node, nf.stateDir()
 			j, err := journal.Open(filepath.Join(stateDir, "journal"))
 			if err != nil {
 				return err
 			}
-			rt, err := containerd.New(containerd.Options{Endpoint: endpoint, FIFODir: fifoDir, Logger: log})
+			rt, err := nf.runtime(log)
 			if err != nil {
-				return fmt.Errorf("container runtime at %s: %w", endpoint, err)
+				return err
 			}
 			defer rt.Close()
 			if rf.cacheDir == "" {
@@ -106,12 +99,12 @@ their containers run.`,
 			ag := &agent.Agent{
 				Node: node, Namespace: kf.namespace, Client: c, Journal: j,
 				Hooks: &agent.CRIHooks{Runtime: rt, Log: log,
-					FS: nodeFS(kubeletRoot, stateDir)},
+					FS: nf.fs()},
 				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Log: log},
-				Paths:        &agent.KubeletPaths{Client: c, Root: kubeletRoot},
+				Paths:        &agent.KubeletPaths{Client: c, Root: nf.kubeletRoot},
 				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events, Logs: eng,
 				Restore: &agent.Restorer{Node: node, Namespace: kf.namespace, Client: c, Volumes: eng, Runtime: rt,
-					KubeletRoot: kubeletRoot, Log: log, Metrics: m, Events: events, Logs: eng},
+					KubeletRoot: nf.kubeletRoot, Log: log, Metrics: m, Events: events, Logs: eng},
 			}
 			// Last, so that a slow start (the repository unreachable, the
 			// API server down) leaves the thaw guard free to thaw.
@@ -122,7 +115,7 @@ their containers run.`,
 				return err
 			}
 			defer lock.Release()
-			log.Info("agent started", zap.String("runtime", endpoint), zap.String("stateDir", stateDir))
+			log.Info("agent started", zap.String("runtime", nf.endpoint), zap.String("stateDir", stateDir))
 			return ag.Run(ctx)
 		},
 	}
@@ -132,23 +125,59 @@ their containers run.`,
 	rf.add(f)
 	_ = f.Set("namespace", envOr("POD_NAMESPACE", "quiesce"))
 	_ = f.Set("repo", os.Getenv("QUIESCE_REPO_PATH"))
-	f.StringVar(&node, "node", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
-	f.StringVar(&endpoint, "runtime-endpoint", "unix:///run/containerd/containerd.sock", "containerd socket")
-	f.StringVar(&fifoDir, "fifo-dir", "/run/containerd/fifo", "directory of exec stdio FIFOs; the same path on the host and in the agent")
-	f.StringVar(&kubeletRoot, "kubelet-root", "/var/lib/kubelet", "the kubelet's root directory")
-	f.StringVar(&stateDir, "state-dir", "/var/lib/quiesce/state", "journal, staging and cache directory on the node")
+	nf.add(f)
 	f.IntVar(&captureSlots, "capture-slots", 1, "pods captured (and so frozen) at once")
 	f.StringVar(&metricsAddr, "metrics-addr", ":9464", "Prometheus metrics listen address (empty: off)")
-	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&initRepo, "init-repo", true, "create the repository if the storage holds none")
 	return cmd
 }
 
-// nodeFS freezes pod volumes' filesystems, never the kubelet's (its pods
+// nodeFlags are what the agent and its thaw guard both need of the node.
+type nodeFlags struct {
+	node, endpoint, fifoDir string
+	kubeletRoot, stateRoot  string
+	logLevel                string
+}
+
+func (nf *nodeFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&nf.node, "node", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
+	f.StringVar(&nf.endpoint, "runtime-endpoint", "unix:///run/containerd/containerd.sock", "containerd socket")
+	f.StringVar(&nf.fifoDir, "fifo-dir", "/run/containerd/fifo", "directory of exec stdio FIFOs; the same path on the host and in the agent")
+	f.StringVar(&nf.kubeletRoot, "kubelet-root", "/var/lib/kubelet", "the kubelet's root directory")
+	f.StringVar(&nf.stateRoot, "state-dir", "/var/lib/quiesce/state", "journal, staging and cache directory on the node")
+	f.StringVar(&nf.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// logger is the process's logger, with the node; it refuses an empty node.
+func (nf *nodeFlags) logger() (*zap.Logger, error) {
+	if nf.node == "" {
+		return nil, errors.New("--node is empty: set it (the chart passes NODE_NAME from the downward API)")
+	}
+	log, err := newLogger(nf.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	return log.With(zap.String("node", nf.node)), nil
+}
+
+// stateDir is this node's own subdirectory: a state directory shared by
+// mistake (or by design, on one machine running several nodes) never mixes
+// two agents' journals or staging trees.
+func (nf *nodeFlags) stateDir() string { return filepath.Join(nf.stateRoot, nf.node) }
+
+func (nf *nodeFlags) runtime(log *zap.Logger) (*containerd.Runtime, error) {
+	rt, err := containerd.New(containerd.Options{Endpoint: nf.endpoint, FIFODir: nf.fifoDir, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("container runtime at %s: %w", nf.endpoint, err)
+	}
+	return rt, nil
+}
+
+// fs freezes pod volumes' filesystems, never the kubelet's (its pods
 // directory is what the agent mounts), the node's (hostPID) or the agent's
 // own.
-func nodeFS(kubeletRoot, stateDir string) fsfreeze.FS {
-	return fsfreeze.FS{Guard: []string{kubeletRoot, filepath.Join(kubeletRoot, "pods"), "/proc/1/root", stateDir}}
+func (nf *nodeFlags) fs() fsfreeze.FS {
+	return fsfreeze.FS{Guard: []string{nf.kubeletRoot, filepath.Join(nf.kubeletRoot, "pods"), "/proc/1/root", nf.stateDir()}}
 }
 
 // openRepository opens the repository, creating it first when allowed and
