@@ -122,9 +122,10 @@ func (f *Frozen) Held() int { return len(f.holds) }
 const thawSlack = 30 * time.Second
 
 // ThawBudget is how long Thaw may run once ctx is cancelled: every release
-// and post-hook at its full timeout (retries included), plus slack.
+// and post-hook at its full timeout (retries included), the runtime's
+// patience for each reap and post-hook, plus slack.
 func (f *Frozen) ThawBudget(post []hook.Hook) time.Duration {
-	d := thawSlack + time.Duration(len(f.orphaned))*time.Minute +
+	d := thawSlack + time.Duration(len(f.orphaned)+len(f.paused))*runtimePatience +
 		time.Duration((len(f.paused)+len(f.frozenFS))*thawAttempts)*(thawCallBound+f.opts.retryDelay())
 	for _, h := range f.holds {
 		d += holdOptions(h.h).ReleaseTimeout
@@ -134,7 +135,7 @@ func (f *Frozen) ThawBudget(post []hook.Hook) time.Duration {
 		if t <= 0 {
 			t = hook.DefaultTimeout
 		}
-		d += time.Duration(h.Retries+1) * (t + f.opts.retryDelay())
+		d += time.Duration(h.Retries+1)*(t+f.opts.retryDelay()) + runtimePatience
 	}
 	return d
 }
@@ -177,9 +178,7 @@ func (f *Frozen) Thaw(ctx context.Context, post []hook.Hook, captureOK bool) Res
 			logResult(log, f.pod, r)
 			f.results = append(f.results, r)
 		}
-		f.results = append(f.results, runPhase(ctx, f.pod, post, f.opts, whenGate(captureOK), func(ctx context.Context, h hook.Hook) Result {
-			return runExec(ctx, f.rt, f.pod, h, f.opts)
-		})...)
+		f.results = append(f.results, runPhase(ctx, f.pod, post, f.opts, whenGate(captureOK), f.runPostHook)...)
 	})
 	return f.results
 }
@@ -228,28 +227,45 @@ func (f *Frozen) reap(ctx context.Context) Results {
 	return out
 }
 
-// reapPatience is how long a reap retries a runtime that does not answer:
-// a shim whose client died while starting an exec stays blocked ~30s
-// (containerd 1.6), and the orphans it holds must still die before the
-// post-hooks run.
-const reapPatience = time.Minute
+// runtimePatience is how long the thaw retries a runtime that does not
+// answer: containerd restarting takes seconds, and a shim whose client died
+// while starting an exec stays blocked ~30s (containerd 1.6). The thaw must
+// still happen: orphans reaped, post-hooks run.
+const runtimePatience = time.Minute
 
-func (f *Frozen) reapContainer(ctx context.Context, container string) (int, error) {
-	giveUp := time.Now().Add(reapPatience)
+// patiently calls f until it returns anything but cri.ErrUnavailable, for
+// up to runtimePatience.
+func patiently[T any](ctx context.Context, opts Options, what string, f func(ctx context.Context) (T, error)) (T, error) {
+	giveUp := time.Now().Add(runtimePatience)
 	for {
-		cctx, cancel := context.WithTimeout(ctx, thawCallBound)
-		n, err := f.rt.ReapOrphans(cctx, f.pod.container(container))
-		cancel()
+		v, err := f(ctx)
 		if err == nil || !errors.Is(err, cri.ErrUnavailable) || time.Now().After(giveUp) || ctx.Err() != nil {
-			return n, err
+			return v, err
 		}
-		f.opts.logger().Warn("the container runtime is not answering: retrying the reap", zap.String("pod", f.pod.Namespace+"/"+f.pod.Name),
-			zap.String("container", container), zap.Error(err))
+		opts.logger().Warn("the container runtime is not answering: retrying", zap.String("what", what), zap.Error(err))
 		select {
 		case <-ctx.Done():
-		case <-time.After(f.opts.retryDelay()):
+		case <-time.After(opts.retryDelay()):
 		}
 	}
+}
+
+func (f *Frozen) reapContainer(ctx context.Context, container string) (int, error) {
+	return patiently(ctx, f.opts, "reap in "+f.pod.String()+" container "+container, func(ctx context.Context) (int, error) {
+		cctx, cancel := context.WithTimeout(ctx, thawCallBound)
+		defer cancel()
+		return f.rt.ReapOrphans(cctx, f.pod.container(container))
+	})
+}
+
+// runPostHook runs a post-hook as runExec does, and again while the runtime
+// does not answer: a thaw's post-hook is what unlocks the application.
+func (f *Frozen) runPostHook(ctx context.Context, h hook.Hook) Result {
+	r, _ := patiently(ctx, f.opts, "post-hook "+h.Name+" in "+f.pod.String(), func(ctx context.Context) (Result, error) {
+		r := runExec(ctx, f.rt, f.pod, h, f.opts)
+		return r, r.Err
+	})
+	return r
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }

@@ -2,9 +2,11 @@ package hookrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/quiesce-dev/quiesce/cri"
 	"github.com/quiesce-dev/quiesce/hook"
 )
 
@@ -70,7 +72,10 @@ func (f *Frozen) resume(ctx context.Context) Results {
 			cctx, cancel := context.WithTimeout(ctx, thawCallBound)
 			err = f.rt.Resume(cctx, f.pod.container(c))
 			cancel()
-			if err == nil || r.Attempts == thawAttempts || ctx.Err() != nil {
+			// An unreachable runtime (containerd restarting) is waited for up
+			// to runtimePatience; other errors get thawAttempts tries.
+			down := errors.Is(err, cri.ErrUnavailable) && time.Since(start) < runtimePatience
+			if err == nil || (r.Attempts >= thawAttempts && !down) || ctx.Err() != nil {
 				break
 			}
 			select {

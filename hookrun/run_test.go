@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -360,6 +361,27 @@ func TestResumeRetriesAReapTheRuntimeDoesNotAnswer(t *testing.T) {
 		trs := hookrun.Resume(rt, pod, []hook.Hook{holdHook("lock")}, hookrun.Options{}).Thaw(t.Context(), []hook.Hook{post}, false)
 		if got := outcomes(trs); got != "lock=Released notify=Succeeded" || len(rt.Live()) != 0 {
 			t.Fatalf("Thaw after Resume with the runtime down 3 times: %q, live %q", got, rt.Live())
+		}
+	})
+}
+
+// A post-hook the runtime cannot start (containerd restarting) is tried
+// again until it runs: it is what unlocks the application. Found by the
+// fault matrix: the thaw gave up at once and the pod stayed frozen.
+func TestThawWaitsForTheRuntimeToRunPostHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := newRuntime()
+		f, rs := hookrun.Freeze(t.Context(), rt, pod, []hook.Hook{exec("flush", "app", hook.Fail)}, hookrun.Options{})
+		if rs.Failed() {
+			t.Fatal(rs.Err())
+		}
+		post := exec("unlock", "app", hook.Fail)
+		post.Phase = hook.PostBackup
+		rt.FailWith(post.Command, fmt.Errorf("containerd restarting: %w", cri.ErrUnavailable))
+		go func() { time.Sleep(5 * time.Second); rt.FailWith(post.Command, nil) }()
+		trs := f.Thaw(t.Context(), []hook.Hook{post}, true)
+		if got := outcomes(trs); got != "unlock=Succeeded" || rt.Ran(post.Command) != 1 {
+			t.Fatalf("Thaw with the runtime down 5s: %q, ran %d", got, rt.Ran(post.Command))
 		}
 	})
 }
