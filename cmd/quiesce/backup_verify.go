@@ -62,11 +62,10 @@ when the verification Failed.`,
 			if err != nil {
 				return err
 			}
-			events, stopEvents, err := kf.eventRecorder("quiesce-verify", "")
+			events, err := kf.syncEventRecorder("quiesce-verify")
 			if err != nil {
 				return err
 			}
-			defer stopEvents()
 			out := cmd.OutOrStdout()
 			v := &verify.Verifier{Client: c, Exec: ex, Events: events, Log: log,
 				StartRestore: restoreStarter(kf, rf, c, logLevel, here, out)}
