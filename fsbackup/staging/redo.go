@@ -73,7 +73,9 @@ func (r *redoWriter) write(rel string, off int64, data []byte) error {
 	return r.record(recWrite, rel, off, data)
 }
 
-func (r *redoWriter) truncate(rel string, size int64) error { return r.record(recTruncate, rel, size, nil) }
+func (r *redoWriter) truncate(rel string, size int64) error {
+	return r.record(recTruncate, rel, size, nil)
+}
 
 func (r *redoWriter) sums(rel string, sums []uint64) error {
 	b := make([]byte, 8*len(sums))

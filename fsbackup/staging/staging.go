@@ -397,4 +397,3 @@ func freeBytes(dir string) (int64, error) {
 	}
 	return int64(s.Bavail) * s.Bsize, nil
 }
-
