@@ -167,3 +167,21 @@ func TestSumsFromAnotherBootAreIgnored(t *testing.T) {
 		t.Fatalf("copied %d bytes, want the changed and the lost page", c.CopiedBytes)
 	}
 }
+
+// A file that mostly changed is copied whole (written once) and unlinked
+// before the copy takes its name, never renamed over it.
+func TestMostlyChangedFileIsCopiedWhole(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "vol")
+	stg := filepath.Join(t.TempDir(), "staging")
+	randomFile(t, filepath.Join(src, "seg"), 2<<20, 1)
+	captureOK(t, src, stg)
+	randomFile(t, filepath.Join(src, "seg"), 2<<20, 2)
+	c := captureOK(t, src, stg)
+	if c.CopiedBytes != 2<<20 || c.LoggedBytes != 0 {
+		t.Fatalf("copied %d bytes, logged %d: want the file once, nothing logged", c.CopiedBytes, c.LoggedBytes)
+	}
+	rewritePages(t, filepath.Join(src, "seg"), 1)
+	if c := captureOK(t, src, stg); c.CopiedBytes != 8192 {
+		t.Fatalf("a page after a whole copy: %d bytes", c.CopiedBytes)
+	}
+}

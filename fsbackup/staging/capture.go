@@ -20,6 +20,7 @@ type filePlan struct {
 	stagedSize int64 // size of the staged file (patch)
 	newPath    string
 	trusted    bool // the staged block sums may be used
+	replace    bool // staged before, but mostly changed: copied whole
 	vanished   bool
 }
 
@@ -43,11 +44,15 @@ func (p *filePlan) capture(src, stagingDir string, redo *redoWriter, reflink boo
 	if p.trusted {
 		sums = loadSums(stagingDir, p.rel, p.stagedSize)
 	}
+	// Pass 1 finds the changed ranges; pass 2 logs their bytes, or, when
+	// most of the file changed, copies it whole (written once, not twice).
+	var ranges []Range
 	var n int64
 	size, live, err := diffFile(from, filepath.Join(stagingDir, dataDir, p.rel), p.stagedSize, sums,
 		func(off int64, data []byte) error {
 			n += int64(len(data))
-			return redo.write(p.rel, off, data)
+			ranges = append(ranges, Range{Off: off, Len: int64(len(data))})
+			return nil
 		})
 	if errors.Is(err, os.ErrNotExist) {
 		p.vanished = true
@@ -55,6 +60,14 @@ func (p *filePlan) capture(src, stagingDir string, redo *redoWriter, reflink boo
 	}
 	if err != nil {
 		return 0, false, fmt.Errorf("compare %s: %w", p.rel, err)
+	}
+	if n > size/2 && size >= wholeCopyMin {
+		p.patch, p.replace = false, true
+		cl, err := copyFile(from, p.newPath, p.info, reflink)
+		return size, cl, err
+	}
+	if err := logRanges(from, p.rel, ranges, redo); err != nil {
+		return 0, false, err
 	}
 	if err := redo.truncate(p.rel, size); err != nil {
 		return 0, false, err
@@ -65,6 +78,36 @@ func (p *filePlan) capture(src, stagingDir string, redo *redoWriter, reflink boo
 		}
 	}
 	return n, false, nil
+}
+
+// wholeCopyMin: smaller files are always patched (a copy saves nothing).
+const wholeCopyMin = 1 << 20
+
+// logRanges reads the changed ranges of the live file into the redo log
+// (from page cache: pass 1 just read them).
+func logRanges(from, rel string, ranges []Range, redo *redoWriter) error {
+	if len(ranges) == 0 {
+		return nil
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	var buf []byte
+	for _, r := range ranges {
+		if int64(cap(buf)) < r.Len {
+			buf = make([]byte, r.Len)
+		}
+		b := buf[:r.Len]
+		if _, err := in.ReadAt(b, r.Off); err != nil {
+			return fmt.Errorf("read %s at %d: %w", rel, r.Off, err)
+		}
+		if err := redo.write(rel, r.Off, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // finish runs after the redo log was applied: a new file moves into place
@@ -79,6 +122,13 @@ func (p *filePlan) finish(dataRoot, stagingDir string) error {
 		return setMeta(dst, p.info)
 	}
 	_ = os.Remove(sumsPath(stagingDir, p.rel))
+	if p.replace {
+		// Unlink first: on ext4 a rename over an existing file starts
+		// writeback of the new one (auto_da_alloc), inside the freeze.
+		if err := os.Remove(dst); err != nil {
+			return err
+		}
+	}
 	return os.Rename(p.newPath, dst)
 }
 
