@@ -411,3 +411,41 @@ func TestCancelledBackupSavesNothing(t *testing.T) {
 		t.Fatalf("a cancelled backup saved snapshots: %v %+v", err, snaps)
 	}
 }
+
+// A relative cache directory (`repo init --cache-dir c`) panicked inside
+// kopia's content cache and wrote repository files into the working
+// directory; paths given to kopia are made absolute.
+func TestRelativeCacheDir(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	cfg := Config{Path: "repo", Password: testPassword, CacheDir: "c", Client: "test@node-a"}
+	e, err := Create(t.Context(), cfg, Format{})
+	if err != nil {
+		t.Fatalf("create with a relative cache dir: %v", err)
+	}
+	writeFile(t, filepath.Join(dir, "vol", "f"), []byte("data"), 0o644)
+	if _, err := e.Backup(t.Context(), "vol", BackupOptions{Source: testSource}); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	st, err := e.Status(t.Context())
+	if err != nil || !filepath.IsAbs(st.CacheDir) || !filepath.IsAbs(st.ConfigFile) {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	_ = e.Close(t.Context())
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, de := range ents {
+		names = append(names, de.Name())
+	}
+	if strings.Join(names, ",") != "c,repo,vol" {
+		t.Fatalf("working directory holds %v, want only c, repo and vol", names)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c", "repository.config")); err != nil {
+		t.Fatalf("connection config not under the cache dir: %v", err)
+	}
+	e, err = Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	_ = e.Close(t.Context())
+}

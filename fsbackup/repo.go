@@ -124,6 +124,16 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ConfigFile == "" {
 		c.ConfigFile = filepath.Join(c.CacheDir, "repository.config")
 	}
+	// kopia keeps these paths in the connection config and resolves them
+	// itself: a relative cache directory panicked in its content cache and
+	// put repository files in the working directory (issue 18).
+	for _, p := range []*string{&c.CacheDir, &c.ConfigFile} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return c, fmt.Errorf("path %q: %w", *p, err)
+		}
+		*p = abs
+	}
 	if c.CacheSizeBytes == 0 {
 		c.CacheSizeBytes = 256 << 20
 	}

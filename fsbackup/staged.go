@@ -21,5 +21,13 @@ func (e *Engine) Upload(ctx context.Context, stagingDir string, opt BackupOption
 	if err != nil {
 		return Result{Source: opt.Source}, fmt.Errorf("upload of %s: %w", opt.Source, err)
 	}
-	return e.Backup(ctx, c.Dir, opt)
+	res, err := e.Backup(ctx, c.Dir, opt)
+	if err != nil {
+		return res, err
+	}
+	// After the thaw: block sums for files the capture copied whole, so
+	// that the next capture reads only the live files. Best effort: without
+	// them the next capture compares against the staged data.
+	_ = staging.Prepare(ctx, stagingDir)
+	return res, nil
 }

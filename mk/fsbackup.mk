@@ -1,5 +1,5 @@
 # fsbackup: volume backup benchmark (results: docs/benchmarks.md).
-# BENCH_FS_FLAGS="-small 500 -large-mb 20 -many 2000 -freeze-mb 200" makes a quick smoke run.
+# BENCH_FS_FLAGS="-small 500 -large-mb 20 -many 2000 -freeze-mb 200 -db-mb 64" makes a quick smoke run.
 BENCH_FS_WORK ?= /var/tmp/quiesce-bench
 BENCH_FS_FLAGS ?=
 

@@ -30,6 +30,9 @@ type run struct {
 	stored  int64   // bytes in the repository after the run (0: n/a)
 	note    string
 	out     []byte
+	// database rows
+	fullSeconds, addedPct   float64 // incrementals: the full's seconds, % of its stored bytes added
+	readSeconds, writtenPct float64 // staged capture: reading the changed files; bytes written / changed
 }
 
 type bench struct {
@@ -37,6 +40,7 @@ type bench struct {
 	work, quiesce, kopia, restic string
 	datasetBytes                 int64
 	datasetFiles                 int
+	dbSize                       int64
 	runs                         []run
 }
 
@@ -55,6 +59,9 @@ func main() {
 	many := flag.Int("many", 200000, "files in the many-small-files dataset (0: skip)")
 	freezeMB := flag.Int("freeze-mb", 2000, "size of the freeze-window volume, MB (0: skip)")
 	rate := flag.Float64("rate-mbps", 100, "throttle of the S3 stand-in for the freeze window, MB/s")
+	dbMB := flag.Int("db-mb", 1024, "size of each of the four database segment files, MB (0: skip)")
+	dbSplitters := flag.String("db-splitters", "FIXED-4M,FIXED-512K,FIXED-128K", "splitters measured on the database dataset")
+	only := flag.String("only", "", "run only this part (database): for quick measurements")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	for _, p := range []*string{&b.quiesce, &b.kopia, &b.restic} {
@@ -66,6 +73,15 @@ func main() {
 	}
 	must(os.MkdirAll(b.work, 0o755))
 
+	if *only == "database" {
+		b.database(*dbMB, strings.Split(*dbSplitters, ","))
+		report := b.report()
+		fmt.Print(report)
+		if *out != "" {
+			must(os.WriteFile(*out, []byte(report), 0o644))
+		}
+		return
+	}
 	data := filepath.Join(b.work, "dataset")
 	log.Printf("generating dataset in %s", data)
 	b.datasetFiles, b.datasetBytes = generate(data, *small, *largeMB)
@@ -82,6 +98,9 @@ func main() {
 	}
 	if *many > 0 {
 		b.manyFiles(*many)
+	}
+	if *dbMB > 0 {
+		b.database(*dbMB, strings.Split(*dbSplitters, ","))
 	}
 	report := b.report()
 	fmt.Print(report)

@@ -50,6 +50,9 @@ func (b *bench) report() string {
 		if strings.HasPrefix(r.kind, "full") || r.kind == "read" || r.kind == "restore" {
 			mbps = fmt.Sprintf("%.0f", float64(b.datasetBytes)/1e6/r.seconds)
 		}
+		if r.kind == "db-full" {
+			mbps = fmt.Sprintf("%.0f", float64(b.dbSize)/1e6/r.seconds)
+		}
 		if base, ok := b.find(baseline[r.kind]); ok && base.seconds > 0 {
 			ratio = fmt.Sprintf("%.2f", r.seconds/base.seconds)
 		}
@@ -100,5 +103,27 @@ func (b *bench) report() string {
 	if ok1 && ok2 && d.seconds > 0 {
 		fmt.Fprintf(&w, "- staged freeze window / direct: %.2f (target <= 0.20): %s\n", s.seconds/d.seconds, check(s.seconds/d.seconds <= 0.2))
 	}
+	b.dbTargets(&w, check)
 	return w.String()
+}
+
+// dbTargets checks issue 18's targets on the database rows.
+func (b *bench) dbTargets(w *strings.Builder, check func(bool) string) {
+	for _, r := range b.runs {
+		switch r.kind {
+		case "db-incr":
+			limit := 5.0
+			if strings.Contains(r.name, " 10% ") {
+				limit = 25
+			}
+			fmt.Fprintf(w, "- %s: added %.1f%% (target <= %.0f%%): %s", r.name, r.addedPct, limit, check(r.addedPct <= limit))
+			if !strings.Contains(r.name, " 10% ") {
+				fmt.Fprintf(w, "; time %.2f of the full (target <= 0.25): %s", r.seconds/r.fullSeconds, check(r.seconds <= 0.25*r.fullSeconds))
+			}
+			fmt.Fprintln(w)
+		case "db-capture":
+			fmt.Fprintf(w, "- %s: wrote %.2fx the changed bytes (target <= 2x): %s; freeze %.2f of reading the changed files (target <= 2): %s\n",
+				r.name, r.writtenPct/100, check(r.writtenPct <= 200), r.seconds/r.readSeconds, check(r.seconds <= 2*r.readSeconds))
+		}
+	}
 }

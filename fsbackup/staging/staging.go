@@ -5,13 +5,20 @@
 //
 //	data/        the staged copy, uploaded by fsbackup as the volume's source
 //	index.json   source inode/size/mtime/ctime of every file at the last capture
+//	sums/        an xxhash64 per 4 KiB block of every staged file; sums/BOOT
+//	             names the boot that wrote them (others are not trusted)
+//	redo         the changed blocks of the capture in progress (redo.go)
+//	new/         files copied whole by the capture in progress
 //	INCOMPLETE   present while a capture modifies data/; Upload refuses it
 //
-// A capture copies only what changed since the previous one: a file is
-// copied when its size, mtime, ctime or inode differs from the index (or,
-// without an index, when size or mtime differs from the staged file). Files
-// are written to a temporary name and renamed, so a staged file is never
-// half-written; a reflink (FICLONE) is used where the filesystem supports it.
+// A capture looks at a file only when its size, mtime, ctime or inode
+// differs from the index (or, without an index, when size or mtime differs
+// from the staged file). Inside the freeze it reads such a file from the
+// live volume and compares it block by block with the staged copy's sums,
+// so only the changed blocks are written (twice: redo log, then in place);
+// the staged copy is never read and no file is renamed over another. New
+// files are copied whole (a reflink, FICLONE, where the filesystem supports
+// it) and get their sums from Prepare after the upload.
 package staging
 
 import (
@@ -23,7 +30,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -67,8 +73,12 @@ type Copy struct {
 	StagingDir  string
 	Files       int64
 	Bytes       int64 // total size of the staged files (disk use without reflinks)
-	CopiedFiles int64 // files copied or cloned by this capture
+	CopiedFiles int64 // files copied, cloned or patched by this capture
+	// CopiedBytes were written into the staged copy: changed blocks of
+	// files staged before, whole new files.
 	CopiedBytes int64
+	// LoggedBytes went through the redo log first (the changed blocks).
+	LoggedBytes int64
 	Reflinked   int64 // of CopiedFiles, files cloned instead of copied
 	Removed     int64 // entries deleted because the source no longer has them
 	FreeBytes   int64 // free space left on the staging filesystem
@@ -130,6 +140,9 @@ func Capture(ctx context.Context, src, stagingDir string, opt Options) (Copy, er
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return fail(err)
 	}
+	if err := recoverInterrupted(stagingDir); err != nil {
+		return fail(err)
+	}
 	index := loadIndex(stagingDir)
 	stagedList, err := scan(ctx, c.Dir)
 	if err != nil {
@@ -178,7 +191,59 @@ func Capture(ctx context.Context, src, stagingDir string, opt Options) (Copy, er
 			ErrNoSpace, need, opt.ReserveBytes, free))
 	}
 
-	// From here on data/ changes: mark it until the index is written.
+	// Phase 1, reading the live volume: changed blocks of staged files go
+	// to the redo log, new files are copied whole into stagingDir/new.
+	// data/ is not touched, so a failure here leaves the previous copy.
+	trusted := sumsTrusted(stagingDir)
+	if !trusted {
+		if err := os.RemoveAll(filepath.Join(stagingDir, sumsDir)); err != nil {
+			return fail(err)
+		}
+	}
+	newDir := filepath.Join(stagingDir, newFilesDir)
+	if err := os.RemoveAll(newDir); err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(newDir, 0o700); err != nil {
+		return fail(err)
+	}
+	redo, err := createRedo(stagingDir)
+	if err != nil {
+		return fail(err)
+	}
+	plans := make([]filePlan, len(toCopy))
+	for i, e := range toCopy {
+		plans[i] = filePlan{entry: e, newPath: filepath.Join(newDir, fmt.Sprint(i)), trusted: trusted}
+		if st, ok := staged[e.rel]; ok && st.Mode().IsRegular() {
+			plans[i].patch, plans[i].stagedSize = true, st.Size()
+		}
+	}
+	var copied, cloned, bytes atomic.Int64
+	err = forEach(ctx, opt.Parallel, plans, func(p *filePlan) error {
+		n, cl, err := p.capture(src, stagingDir, redo, !opt.NoReflink)
+		if err == nil {
+			copied.Add(1)
+			bytes.Add(n)
+			if cl {
+				cloned.Add(1)
+			}
+		}
+		return err
+	})
+	if err == nil {
+		err = redo.commit()
+	}
+	if err != nil {
+		redo.abort(stagingDir)
+		_ = os.RemoveAll(newDir)
+		return fail(err)
+	}
+	c.CopiedFiles, c.Reflinked, c.CopiedBytes, c.LoggedBytes = copied.Load(), cloned.Load(), bytes.Load(), redo.bytes
+
+	// Phase 2: data/ changes; mark it until the index is written. Only the
+	// log's blocks are written into existing files (in place, no rename
+	// over them); a failure from here on is finished by the next capture,
+	// which replays the committed log first.
 	if err := os.WriteFile(filepath.Join(stagingDir, markerFile), nil, 0o600); err != nil {
 		return fail(err)
 	}
@@ -187,6 +252,7 @@ func Capture(ctx context.Context, src, stagingDir string, opt Options) (Copy, er
 		if err := os.RemoveAll(filepath.Join(c.Dir, rel)); err != nil {
 			return fail(err)
 		}
+		_ = os.RemoveAll(sumsPath(stagingDir, rel))
 		c.Removed++
 	}
 	var dirs []entry
@@ -204,11 +270,17 @@ func Capture(ctx context.Context, src, stagingDir string, opt Options) (Copy, er
 			}
 		}
 	}
-	var copied, cloned, bytes atomic.Int64
-	if err := copyAll(ctx, src, c.Dir, toCopy, opt, &copied, &cloned, &bytes); err != nil {
+	if err := testFault("apply", ""); err != nil {
 		return fail(err)
 	}
-	c.CopiedFiles, c.Reflinked, c.CopiedBytes = copied.Load(), cloned.Load(), bytes.Load()
+	if err := applyRedo(stagingDir); err != nil {
+		return fail(err)
+	}
+	for _, p := range plans {
+		if err := p.finish(c.Dir, stagingDir); err != nil {
+			return fail(err)
+		}
+	}
 	// Directory metadata last (children change mtimes), deepest first.
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if err := setMeta(filepath.Join(c.Dir, dirs[i].rel), dirs[i].info); err != nil {
@@ -221,6 +293,11 @@ func Capture(ctx context.Context, src, stagingDir string, opt Options) (Copy, er
 	if err := saveIndex(stagingDir, newIndex); err != nil {
 		return fail(err)
 	}
+	if err := markSums(stagingDir); err != nil {
+		return fail(err)
+	}
+	_ = os.Remove(filepath.Join(stagingDir, redoFile))
+	_ = os.RemoveAll(newDir)
 	if err := os.Remove(filepath.Join(stagingDir, markerFile)); err != nil {
 		return fail(err)
 	}
@@ -319,47 +396,4 @@ func freeBytes(dir string) (int64, error) {
 		return 0, fmt.Errorf("statfs %s: %w", dir, err)
 	}
 	return int64(s.Bavail) * s.Bsize, nil
-}
-
-func copyAll(ctx context.Context, src, dst string, files []entry, opt Options, copied, cloned, bytes *atomic.Int64) error {
-	work := make(chan entry)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var firstErr error
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range opt.Parallel {
-		wg.Go(func() {
-			for e := range work {
-				cl, err := copyFile(filepath.Join(src, e.rel), filepath.Join(dst, e.rel), e.info, !opt.NoReflink)
-				if errors.Is(err, os.ErrNotExist) {
-					continue // vanished since the scan: the upload will not see it either
-				}
-				if err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("copy %s: %w", e.rel, err); cancel() })
-					continue
-				}
-				copied.Add(1)
-				bytes.Add(e.info.Size())
-				if cl {
-					cloned.Add(1)
-				}
-			}
-		})
-	}
-	for _, e := range files {
-		select {
-		case work <- e:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(work)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
 }

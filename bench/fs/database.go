@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The "database" dataset: four segment files of dbMB each, made of 8 KB
+// pages that are rewritten in place at random offsets between backups, as a
+// database does. Random pages, or log-like text pages (compressible).
+const (
+	dbFiles  = 4
+	pageSize = 8192
+)
+
+type dbOut struct {
+	quiesceOut
+	Capture *struct {
+		CopiedBytes, LoggedBytes int64
+	} `json:"capture"`
+}
+
+func generateDB(dir string, mb int, text bool) int64 {
+	marker := filepath.Join(dir, ".complete")
+	if _, err := os.Stat(marker); err != nil {
+		must(os.RemoveAll(dir))
+		seed := byte(11)
+		if text {
+			seed = 12
+		}
+		rng := rand.New(rand.NewChaCha8([32]byte{seed}))
+		for i := range dbFiles {
+			writeData(filepath.Join(dir, fmt.Sprintf("seg%d.dat", i)), mb<<20, text, rng)
+		}
+		must(os.WriteFile(marker, nil, 0o644))
+	}
+	return int64(dbFiles) * int64(mb) << 20
+}
+
+// churnPages rewrites pct% of every file's pages in place (distinct random
+// pages, new content each run) and returns the bytes written.
+func churnPages(dir string, pct float64, text bool) int64 {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	var n int64
+	for i := range dbFiles {
+		p := filepath.Join(dir, fmt.Sprintf("seg%d.dat", i))
+		fi, err := os.Stat(p)
+		must(err)
+		pages := int(fi.Size() / pageSize)
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		must(err)
+		for _, pg := range rng.Perm(pages)[:int(float64(pages)*pct/100)] {
+			_, err := f.WriteAt(fill(pageSize, text, rng), int64(pg)*pageSize)
+			must(err)
+			n += pageSize
+		}
+		must(f.Close())
+	}
+	return n
+}
+
+// indexBytes sums kopia's index blobs (names starting with "x") in a
+// filesystem repository.
+func indexBytes(repo string) int64 {
+	var n int64
+	_ = filepath.Walk(repo, func(p string, fi os.FileInfo, err error) error {
+		rel, _ := filepath.Rel(repo, p)
+		if err == nil && fi.Mode().IsRegular() && strings.HasPrefix(rel, "x") {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// database measures incrementals after page churn for each splitter, and
+// the staged capture after 1% churn.
+func (b *bench) database(mb int, splitters []string) {
+	for _, text := range []bool{false, true} {
+		kind := "random"
+		if text {
+			kind = "compressible"
+		}
+		data := filepath.Join(b.work, "db-"+kind)
+		log.Printf("generating database dataset (%s pages) in %s", kind, data)
+		size := generateDB(data, mb, text)
+		b.dbSize = size
+		env := []string{"QUIESCE_REPO_PASSWORD=" + password}
+		backup := func(c []string, extra ...string) (run, dbOut) {
+			args := append(append([]string{"fs", "backup", data, "--source", "bench/db/data", "--json"}, c...), extra...)
+			r, err := b.exe(env, b.quiesce, args...)
+			must(err)
+			var o dbOut
+			must(json.Unmarshal(r.out, &o))
+			r.engine = o.Result.Duration.Seconds()
+			return r, o
+		}
+		for _, sp := range splitters {
+			base := filepath.Join(b.work, "db-repo")
+			must(os.RemoveAll(base))
+			repo := filepath.Join(base, "repo")
+			c := []string{"--repo", repo, "--cache-dir", filepath.Join(base, "cache")}
+			_, err := b.exe(env, b.quiesce, append([]string{"repo", "init", "--splitter", sp}, c...)...)
+			must(err)
+			b.warm(data)
+			full, _ := backup(c)
+			fullStored := dirBytes(repo)
+			stored := fullStored
+			label := fmt.Sprintf("db %s %s", kind, sp)
+			b.record(label+" full", "db-full", full, stored,
+				fmt.Sprintf("index %.1f MB; in-engine %.2fs", float64(indexBytes(repo))/1e6, full.engine))
+			for _, pct := range []float64{1, 10} {
+				changed := churnPages(data, pct, text)
+				r, o := backup(c)
+				now := dirBytes(repo)
+				r.fullSeconds, r.addedPct = full.seconds, 100*float64(now-stored)/float64(fullStored)
+				b.record(fmt.Sprintf("%s %g%% pages changed", label, pct), "db-incr", r, now,
+					fmt.Sprintf("added %.1f%% of the full's stored bytes (%.0f MB; pages changed %.0f MB); time %.2f of the full; hashed %.0f MB; in-engine %.2fs",
+						r.addedPct, float64(now-stored)/1e6, float64(changed)/1e6, r.seconds/full.seconds,
+						float64(o.Result.BytesHashed)/1e6, r.engine))
+				stored = now
+			}
+			must(os.RemoveAll(base))
+		}
+		b.stagedDB(data, kind, text, env)
+	}
+}
+
+// stagedDB: a staged capture after 1% page churn, against the time to read
+// the changed files from page cache.
+func (b *bench) stagedDB(data, kind string, text bool, env []string) {
+	base := filepath.Join(b.work, "db-staged")
+	must(os.RemoveAll(base))
+	stg := filepath.Join(base, "staging")
+	c := []string{"--repo", filepath.Join(base, "repo"), "--cache-dir", filepath.Join(base, "cache")}
+	_, err := b.exe(env, b.quiesce, append([]string{"repo", "init"}, c...)...)
+	must(err)
+	args := append([]string{"fs", "backup", data, "--source", "bench/db/data", "--json", "--staged", "--staging-dir", stg}, c...)
+	_, err = b.exe(env, b.quiesce, args...) // initial capture and upload (and block sums)
+	must(err)
+	changed := churnPages(data, 1, text)
+	read := readSeconds(data)
+	r, err := b.exe(env, b.quiesce, args...)
+	must(err)
+	var o dbOut
+	must(json.Unmarshal(r.out, &o))
+	var copied, logged int64
+	if o.Capture != nil {
+		copied, logged = o.Capture.CopiedBytes, o.Capture.LoggedBytes
+	}
+	b.record(fmt.Sprintf("db %s staged capture, 1%% pages changed", kind), "db-capture",
+		run{seconds: o.CaptureSeconds, readSeconds: read, writtenPct: 100 * float64(copied+logged) / float64(changed)}, 0,
+		fmt.Sprintf("%.2f of reading the changed files (%.2fs); wrote %.0f MB (in place %.0f + redo log %.0f) for %.0f MB of changed pages (%.2fx)",
+			o.CaptureSeconds/read, read, float64(copied+logged)/1e6, float64(copied)/1e6, float64(logged)/1e6,
+			float64(changed)/1e6, float64(copied+logged)/float64(changed)))
+	b.record(fmt.Sprintf("  db %s staged upload, after the thaw", kind), "db-upload", run{seconds: o.UploadSeconds}, 0,
+		fmt.Sprintf("uploaded %.0f MB", float64(o.Result.BytesUploaded)/1e6))
+	must(os.RemoveAll(base))
+}
+
+// readSeconds is the time to read the changed files from page cache: one
+// thread, 1 MiB reads, best of 3 (the first also warms the cache).
+func readSeconds(dir string) float64 {
+	best := 0.0
+	buf := make([]byte, 1<<20)
+	for i := range 3 {
+		start := time.Now()
+		for f := range dbFiles {
+			in, err := os.Open(filepath.Join(dir, fmt.Sprintf("seg%d.dat", f)))
+			must(err)
+			for {
+				if _, err := in.Read(buf); err != nil {
+					break
+				}
+			}
+			must(in.Close())
+		}
+		if d := time.Since(start).Seconds(); i == 0 || d < best {
+			best = d
+		}
+	}
+	return best
+}
