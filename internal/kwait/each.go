@@ -3,7 +3,10 @@ package kwait
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -114,7 +117,9 @@ func eachRound(ctx context.Context, b *Backoff, open func(context.Context) (watc
 			case !ok:
 				return nil
 			case ev.Type == watch.Error:
-				return errors.New("watch reported an error") // its object is a metav1.Status; the next round lists again
+				// Its object is a metav1.Status (say, the resource version
+				// expired); the next round lists again.
+				return fmt.Errorf("watch reported an error: %w", apierrors.FromObject(ev.Object))
 			case ev.Type == watch.Added || ev.Type == watch.Modified:
 				handle(ev.Object)
 			}
