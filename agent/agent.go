@@ -202,7 +202,7 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 
 func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires time.Time, pod *api.PodAssignment, plan phase.Plan, resume *journal.Record, turn *groupTurn) {
 	r := &backupPod{
-		backup: backup, nodeBackup: nodeBackup, expires: expires, pod: pod, plan: plan, turn: turn,
+		node: a.Node, backup: backup, nodeBackup: nodeBackup, expires: expires, pod: pod, plan: plan, turn: turn,
 		hooks: a.Hooks, vols: a.Volumes, journal: a.Journal, slot: captureSlot{slots: a.slots},
 		report:  func(p api.PodResult) { p.Node = a.Node; a.status.report(nodeBackup, p) },
 		log:     a.Log.With(zap.String("nodeBackup", nodeBackup)), // a.Log carries the node
@@ -216,10 +216,6 @@ func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires
 		a.mu.Lock()
 		delete(a.turns, backup+"/"+pod.UID)
 		a.mu.Unlock()
-		// Keep the final result on the node until it is reported.
-		if err := a.Journal.Put(finalRecord(backup, nodeBackup, pod, res, a.Now())); err != nil {
-			a.Log.Error("journal write of final result failed", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
-		}
 		a.status.report(nodeBackup, res)
 		podEvents(a.Events, backup, res)
 		if a.Logs != nil {

@@ -22,19 +22,19 @@ import (
 // until the pod is final. Read top to bottom, this file is the freeze
 // window: persist, pre-hooks, capture, post-hooks, then the upload.
 type backupPod struct {
-	backup, nodeBackup string
-	expires            time.Time
-	pod                *api.PodAssignment
-	plan               phase.Plan
-	hooks              Hooks
-	vols               Volumes
-	journal            *journal.Journal
-	slot               captureSlot
-	turn               *groupTurn          // nil outside consistency groups
-	report             func(api.PodResult) // must not block
-	log                *zap.Logger
-	metrics            *metrics.Agent // may be nil
-	now                func() time.Time
+	node, backup, nodeBackup string
+	expires                  time.Time
+	pod                      *api.PodAssignment
+	plan                     phase.Plan
+	hooks                    Hooks
+	vols                     Volumes
+	journal                  *journal.Journal
+	slot                     captureSlot
+	turn                     *groupTurn          // nil outside consistency groups
+	report                   func(api.PodResult) // must not block
+	log                      *zap.Logger
+	metrics                  *metrics.Agent // may be nil
+	now                      func() time.Time
 
 	// State, owned by the goroutine running run.
 	m             *phase.Machine
@@ -307,10 +307,17 @@ func (p *backupPod) finishEarly(cause api.FailureCause, reason string) {
 	p.finish()
 }
 
-// finish records the final result's metrics, then reports it: whoever reads
-// the final status finds the metrics already counted.
+// finish keeps the final result in the journal and records its metrics,
+// then reports it. The journal first: the agent deletes a pod's record once
+// it sees the final status, so a record written after the report could
+// outlive that deletion (the fault matrix found one left behind). Metrics
+// first: whoever reads the final status finds them already counted.
 func (p *backupPod) finish() {
 	p.res.CompletionTime = ptrTime(p.now())
+	p.res.Node = p.node
+	if err := p.journal.Put(finalRecord(p.backup, p.nodeBackup, p.pod, p.res, p.now())); err != nil {
+		p.log.Error("journal write of the final result failed", zap.Error(err))
+	}
 	observePod(p.metrics, p.plan.Staged, p.clock.captureTime(), p.res)
 	p.report(p.res)
 }

@@ -253,3 +253,27 @@ func TestSettleHeldReplacesTheHeldRecord(t *testing.T) {
 		t.Error("settleHeld changed its input")
 	}
 }
+
+// The final result is in the journal before it is reported: the agent
+// deletes the record once the status shows the pod final, so a record
+// written after the report would outlive that deletion.
+func TestFinalRecordPrecedesTheFinalReport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trace{}
+		r, _, j := newRun(t, &fakeHooks{tr: tr, preOK: true}, &fakeVolumes{tr: tr}, time.Minute)
+		r.node = "node-a"
+		var atFinal *journal.Record
+		r.report = func(p api.PodResult) {
+			if p.Phase == api.PodCompleted || p.Phase == api.PodFailed {
+				rec, ok, _ := j.Get("b1", "u1")
+				if ok {
+					atFinal = &rec
+				}
+			}
+		}
+		r.run(t.Context(), nil)
+		if atFinal == nil || atFinal.Result == nil || atFinal.Result.Phase != api.PodCompleted || atFinal.Result.Node != "node-a" {
+			t.Fatalf("journal when the final result was reported: %+v; want the final result, on node-a", atFinal)
+		}
+	})
+}

@@ -91,13 +91,12 @@ func (g *Guard) thaw(ctx context.Context, rec journal.Record) {
 		zap.String("backup", rec.Backup), zap.String("pod", rec.Namespace+"/"+rec.Pod), zap.String("phase", string(rec.Phase)))
 	start := g.Now()
 	p := &backupPod{
-		backup: rec.Backup, nodeBackup: rec.NodeBackup, expires: rec.Expires, pod: rec.Assignment,
+		node: g.Node, backup: rec.Backup, nodeBackup: rec.NodeBackup, expires: rec.Expires, pod: rec.Assignment,
 		plan: planOf(rec.Assignment, rec.Staged, 0), hooks: g.Hooks, journal: g.Journal,
 		report: func(api.PodResult) {}, // the agent reports the final record when it is back
 		log:    log, now: g.Now,
 	}
 	res := p.run(context.WithoutCancel(ctx), &rec)
-	res.Node = g.Node
 	res.Reason += " (thawed by the node's thaw guard: no agent process was running)"
 	if err := g.Journal.Put(finalRecord(rec.Backup, rec.NodeBackup, rec.Assignment, res, g.Now())); err != nil {
 		log.Error("journal write of the guard's final result failed", zap.Error(err))
