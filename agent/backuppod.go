@@ -242,8 +242,8 @@ func (p *backupPod) stopCapture() {
 }
 
 // runPostHooks ends the freeze: held pre-hooks are released and the
-// post-hooks run (or, after a restart, the pod's held hooks are reaped and
-// its post-hooks run). The thaw may not inherit a cancellation: an agent
+// post-hooks run (or, after a restart, the hook commands the dead process
+// left are killed and the post-hooks run). The thaw may not inherit a cancellation: an agent
 // shutting down still thaws what it froze. Its bound belongs to the hook
 // runner (hookrun's ThawBudget: every release and post-hook at its full
 // timeout), not to this executor.

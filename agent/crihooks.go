@@ -51,9 +51,10 @@ func (h *CRIHooks) Freeze(ctx context.Context, backup string, pod *api.PodAssign
 	return thaw, toAPIResults(res), res.Err() == nil
 }
 
-// ThawOnly implements Hooks: the containers the pod pauses are resumed and
-// its held pre-hooks, if any are left from an earlier agent process, are
-// reaped, then its post-hooks run.
+// ThawOnly implements Hooks: the containers the pod pauses are resumed, its
+// filesystems thawed, every hook command an earlier agent process left in
+// its containers (a hold, an unfinished pre-hook) killed, then its
+// post-hooks run.
 func (h *CRIHooks) ThawOnly(ctx context.Context, backup string, pod *api.PodAssignment) ([]api.HookResult, bool) {
 	f := hookrun.Resume(h.Runtime, podRef(pod), hook.FromResolved(hook.PreBackup, pod.PreHooks), h.opts(backup, pod))
 	r := f.Thaw(ctx, hook.FromResolved(hook.PostBackup, pod.PostHooks), false)
