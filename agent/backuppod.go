@@ -169,11 +169,16 @@ func (p *backupPod) execute(ctx context.Context, a phase.Action) bool {
 }
 
 // persist records the phase in the node journal before the actions that
-// follow it run, then reports it. If the journal cannot record Freezing the
+// follow it run, then reports it (a final phase through finish). If the journal cannot record Freezing the
 // pod is not frozen at all; later write failures are logged and the run
 // goes on, so that a frozen pod is still thawed.
 func (p *backupPod) persist(a phase.Persist) bool {
 	p.res.Phase, p.res.Cause, p.res.Reason = api.PodPhase(a.Phase), a.Cause, a.Reason
+	p.log.Info("pod phase", zap.String("phase", string(a.Phase)), zap.String("cause", string(a.Cause)), zap.String("reason", a.Reason))
+	if a.Phase.Final() {
+		p.finish() // journals the final record, result included: one write
+		return true
+	}
 	rec := journal.Record{Backup: p.backup, NodeBackup: p.nodeBackup, Namespace: p.pod.Namespace, Pod: p.pod.Name,
 		PodUID: p.pod.UID, Phase: a.Phase, ThawBy: a.ThawBy, Cause: a.Cause, Reason: a.Reason, Updated: p.now(),
 		Staged: p.plan.Staged, Expires: p.expires, Assignment: p.pod, Captured: p.captured}
@@ -184,11 +189,6 @@ func (p *backupPod) persist(a phase.Persist) bool {
 			return false
 		}
 		p.log.Error("journal write failed; going on so the pod is thawed", zap.String("phase", string(a.Phase)), zap.Error(err))
-	}
-	p.log.Info("pod phase", zap.String("phase", string(a.Phase)), zap.String("cause", string(a.Cause)), zap.String("reason", a.Reason))
-	if a.Phase.Final() {
-		p.finish()
-		return true
 	}
 	p.report(p.res)
 	return true
