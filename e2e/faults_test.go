@@ -82,39 +82,39 @@ type fault struct {
 	// appRestarts: the fault restarts the app's container, which thaws it
 	// (a hook killed with it may never write its marker).
 	appRestarts bool
-	inject      func(ctx context.Context, t *testing.T, c *cluster.Cluster, backup string) string
+	inject      func(ctx context.Context, t *testing.T, c *cluster.Cluster, cell faultTarget) string
 }
 
 var faults = []fault{
-	{name: "agent kill -9", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
+	{name: "agent kill -9", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ faultTarget) string {
 		return fmt.Sprintf("%d killed", killProcs(func(args []string) bool { return isAgent(args, "node-a") }))
 	}},
-	{name: "agent crash loop (kill -9 on every restart, 20s)", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
+	{name: "agent crash loop (kill -9 on every restart, 20s)", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ faultTarget) string {
 		lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
 		start := time.Now()
 		n, first := killAgentLoop(lctx, "node-a")
 		return fmt.Sprintf("%d kills, the first after %s", n, render.Duration(first.Sub(start)))
 	}},
-	{name: "coordinator kill -9", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, backup string) string {
+	{name: "coordinator kill -9", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, cell faultTarget) string {
 		return fmt.Sprintf("%d killed", killProcs(func(args []string) bool {
-			return slices.Contains(args, "coordinator") && slices.Contains(args, "--backup="+backup)
+			return slices.Contains(args, "coordinator") && slices.Contains(args, "--backup="+cell.backup)
 		}))
 	}},
-	{name: "kube-apiserver SIGSTOP 25s", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
+	{name: "kube-apiserver SIGSTOP 25s", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ faultTarget) string {
 		stopFor(ctx, t, filepath.Join(c.State, "run/kube-apiserver.pid"), 25*time.Second) // past maxFreeze
 		return "stopped 25s"
 	}},
-	{name: "containerd restarted (kill -9, back after 3s)", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
+	{name: "containerd restarted (kill -9, back after 3s)", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ faultTarget) string {
 		restartContainerd(ctx, t, c, "node-a", 3*time.Second)
 		return "restarted"
 	}},
-	{name: "kubelet SIGSTOP 45s", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
+	{name: "kubelet SIGSTOP 45s", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ faultTarget) string {
 		stopFor(ctx, t, filepath.Join(c.State, "run/kubelet-node-a.pid"), 45*time.Second)
 		return "stopped 45s"
 	}},
-	{name: "app container killed (PID 1 kill -9, as by the OOM killer)", appRestarts: true, inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
-		p, err := c.Client.CoreV1().Pods(faultApp).Get(ctx, "db", metav1.GetOptions{})
+	{name: "app container killed (PID 1 kill -9, as by the OOM killer)", appRestarts: true, inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, cell faultTarget) string {
+		p, err := c.Client.CoreV1().Pods(cell.app).Get(ctx, "db", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,24 +127,24 @@ var faults = []fault{
 		}
 		return "killed"
 	}},
-	{name: "pod deleted", podGone: true, inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, _ string) string {
-		if err := c.Client.CoreV1().Pods(faultApp).Delete(ctx, "db", metav1.DeleteOptions{}); err != nil {
+	{name: "pod deleted", podGone: true, inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, cell faultTarget) string {
+		if err := c.Client.CoreV1().Pods(cell.app).Delete(ctx, "db", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		return "deleted"
 	}},
-	{name: "a second backup of the same pod started", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, backup string) string {
+	{name: "a second backup of the same pod started", inject: func(ctx context.Context, t *testing.T, c *cluster.Cluster, cell faultTarget) string {
 		go func() {
-			_, _ = run(t, nil, "quiesce", "backup", "create", backup+"-twin", "--kubeconfig", c.Kubeconfig, "-n", faultSys,
-				"--include-namespaces", faultApp, "--wait")
+			_, _ = run(t, nil, "quiesce", "backup", "create", cell.backup+"-twin", "--kubeconfig", c.Kubeconfig, "-n", cell.sys,
+				"--include-namespaces", cell.app, "--wait")
 		}()
 		return "started"
 	}},
 }
 
-// faultSys and faultApp are the current cell's chart and app namespaces
-// (cells run one at a time).
-var faultSys, faultApp string
+// faultTarget is what a fault aims at: the cell's chart namespace, its app
+// namespace (the pod "db") and its Backup.
+type faultTarget struct{ sys, app, backup string }
 
 // stopFor stops (SIGSTOP) the process in pidFile for d, then continues it.
 func stopFor(ctx context.Context, t *testing.T, pidFile string, d time.Duration) {
@@ -264,7 +264,6 @@ func TestFaultMatrix(t *testing.T) {
 	repoDir := "/var/lib/quiesce-e2e-repos/" + sys
 	installChart(t, c, sys, repoDir)
 	cl := apiClient(t, c)
-	faultSys = sys
 
 	// A backup taken before any fault: it must still restore at the end.
 	base := c.Namespace(t, "qbase")
@@ -311,7 +310,6 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 	row := faultRow{fault: f.name, point: p.name}
 	freshAgent(t, c, sys, "node-a")
 	app := c.Namespace(t, "qapp")
-	faultApp = app
 	ann := map[string]string{"backup.velero.io/backup-volumes": "data", "backup.quiesce.dev/max-freeze": faultMaxFreeze.String()}
 	for k, v := range p.ann {
 		ann[k] = v
@@ -360,7 +358,7 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 		}
 	}()
 	start := time.Now()
-	row.injected = f.inject(ctx, t, c, name)
+	row.injected = f.inject(ctx, t, c, faultTarget{sys: sys, app: app, backup: name})
 	ended := time.Now()
 	switch {
 	case f.podGone:
