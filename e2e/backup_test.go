@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
@@ -134,6 +136,9 @@ func createPods(t *testing.T, c *cluster.Cluster, ns string, pods ...*corev1.Pod
 }
 
 func apiClient(t *testing.T, c *cluster.Cluster) client.Client {
+	// controller-runtime prints a stack trace into the test output when its
+	// logger is never set; the tests read the API, not its logs.
+	ctrllog.SetLogger(logr.Discard())
 	s := runtime.NewScheme()
 	if err := api.AddToScheme(s); err != nil {
 		t.Fatal(err)

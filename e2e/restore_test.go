@@ -483,7 +483,16 @@ func appContainer() corev1.Container {
 		Name: "app", Image: cluster.BusyboxImage, ImagePullPolicy: corev1.PullNever,
 		Command: []string{"sh", "-c", `[ -f /data/blob ] || head -c 2000000 /dev/urandom > /data/blob
 read u _ < /proc/uptime; echo $u > /data/app-started
+touch /tmp/ready
 exec sleep 2147483647`},
+		// Ready once the blob exists and the start is stamped: a test that
+		// reads /data/blob of a ready pod must not race the shell writing it.
+		// /tmp is the container's own, so a restored /data cannot make a new
+		// container ready before its start is stamped.
+		ReadinessProbe: &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", "/tmp/ready"}}},
+			PeriodSeconds: 1,
+		},
 		Env: []corev1.EnvVar{{Name: "MODE", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Key: "mode", Optional: ptr(true)}}}},
 		VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
