@@ -37,6 +37,10 @@ type Agent struct {
 	Now          func() time.Time
 	// Restore, if set, runs alongside: this node's NodeRestores.
 	Restore *Restorer
+	// PodOnNode reports whether a pod (by UID) is still on the node; staged
+	// copies of pods that are not, and have no journal record, are removed.
+	// Nil: staging is never pruned.
+	PodOnNode func(podUID string) bool
 
 	slots   chan struct{}
 	status  *statusWriter[api.PodResult]
@@ -88,6 +92,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.startPod(ctx, rec.NodeBackup, rec.Backup, rec.Expires, rec.Assignment, plan, &rec, nil)
 		}
 	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.pruneStagingLoop(ctx) }()
 	return a.watch(ctx)
 }
 

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -62,4 +64,14 @@ func volumeDir(ctx context.Context, c client.Client, root string, p *corev1.Pod,
 		ref.PVName = pvc.Spec.VolumeName
 	}
 	return kubeletpath.Resolve(ref)
+}
+
+// KubeletHasPod reports whether the kubelet under root still has a pod's
+// directory. An error other than "does not exist" counts as present:
+// pruning must not remove what may still be needed.
+func KubeletHasPod(root string) func(podUID string) bool {
+	return func(uid string) bool {
+		_, err := os.Stat(kubeletpath.PodDir(root, uid))
+		return !errors.Is(err, os.ErrNotExist)
+	}
 }

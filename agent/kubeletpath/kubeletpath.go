@@ -148,3 +148,12 @@ func Resolve(r Ref) (string, error) {
 			r.pod(), r.Volume, strings.Join(found, " and "), ErrAmbiguous)
 	}
 }
+
+// PodDir is the kubelet's directory of the pod with uid: it exists from
+// the pod's start on the node until the kubelet has torn its volumes down.
+func PodDir(root, uid string) string {
+	if root == "" {
+		root = "/var/lib/kubelet"
+	}
+	return filepath.Join(root, "pods", uid)
+}
