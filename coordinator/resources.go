@@ -16,6 +16,11 @@ type ResourceRecorder interface {
 	// Record collects the objects of b's scope and stores them with b (whose
 	// status is final). Warnings name what could not be read.
 	Record(ctx context.Context, b *api.Backup) (api.BackupProgress, []string, error)
+	// Check opens the repository the agents will upload to. It runs before
+	// anything is frozen: a backup whose data cannot be stored (a wrong
+	// password, storage missing) fails at once instead of freezing pods
+	// whose uploads all fail after the thaw.
+	Check(ctx context.Context) error
 }
 
 // recorded is the outcome of one Record call, applied to every retry of

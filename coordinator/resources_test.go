@@ -28,7 +28,10 @@ type fakeRecorder struct {
 	err      error
 	calls    []*api.Backup
 	ctxErrs  []error
+	checkErr error
 }
+
+func (f *fakeRecorder) Check(context.Context) error { return f.checkErr }
 
 func (f *fakeRecorder) Record(ctx context.Context, b *api.Backup) (api.BackupProgress, []string, error) {
 	f.calls = append(f.calls, b.DeepCopy())
@@ -125,5 +128,31 @@ func TestRecordAfterTimeout(t *testing.T) {
 	}
 	if len(rec.calls) != 1 || rec.ctxErrs[0] != nil {
 		t.Fatalf("Record calls %d, context error %v: want one call with a live context", len(rec.calls), rec.ctxErrs)
+	}
+}
+
+// TestRepositoryCheckFailsBeforeAnythingFreezes: a repository that does not
+// open fails the Backup at once, with the reason, and no NodeBackup is
+// written (no pod frozen whose upload could only fail).
+func TestRepositoryCheckFailsBeforeAnythingFreezes(t *testing.T) {
+	rec := &fakeRecorder{checkErr: errors.New("invalid repository password: set the repository's password")}
+	pod := runningPod("shop", "web-0", "node-a", map[string]string{AnnBackupVolumes: "data"}, nil)
+	co, _ := newRecordingCoordinator(t, rec, &pod)
+	got, err := co.Run(t.Context(), types.NamespacedName{Namespace: "quiesce", Name: "b1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Phase != api.BackupPhaseFailed || got.Status.CompletionTimestamp == nil {
+		t.Fatalf("phase %s completion %v: want Failed and ended", got.Status.Phase, got.Status.CompletionTimestamp)
+	}
+	if len(got.Status.Errors) != 1 || !strings.Contains(got.Status.Errors[0], "invalid repository password") || !strings.Contains(got.Status.Errors[0], "nothing was frozen") {
+		t.Errorf("errors %q: want the repository's reason and that nothing was frozen", got.Status.Errors)
+	}
+	var nbs api.NodeBackupList
+	if err := co.Client.List(t.Context(), &nbs); err != nil || len(nbs.Items) != 0 {
+		t.Errorf("NodeBackups written: %d (%v), want none", len(nbs.Items), err)
+	}
+	if len(rec.calls) != 0 {
+		t.Errorf("objects recorded %d times for a backup whose repository does not open", len(rec.calls))
 	}
 }

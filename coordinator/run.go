@@ -74,6 +74,18 @@ func (c *Coordinator) Run(ctx context.Context, key types.NamespacedName) (*api.B
 		}
 	}
 	if b.Status.NodeBackups == nil {
+		if c.Resources != nil {
+			if err := c.Resources.Check(ctx); err != nil {
+				reason := fmt.Sprintf("repository: %v: nothing was frozen", err)
+				log.Error("repository check failed: backup not started", zap.Error(err))
+				c.fail(ctx, &b, reason)
+				if c.Events != nil {
+					c.Events.Eventf(&b, corev1.EventTypeWarning, "RepositoryUnavailable", "%s", reason)
+				}
+				c.finished(&b)
+				return &b, nil
+			}
+		}
 		// Backup-level pre hooks run before any pod is frozen.
 		if failed, err := c.preBackupHooks(ctx, &b, log); err != nil {
 			return nil, err

@@ -189,6 +189,9 @@ func openRepository(ctx context.Context, rf *repoFlags, create bool, log *zap.Lo
 		return nil, err
 	}
 	e, err := fsbackup.Open(ctx, cfg)
+	if errors.Is(err, fsbackup.ErrInvalidPassword) {
+		return nil, fmt.Errorf("%w: the password given (--password-file or QUIESCE_REPO_PASSWORD; with the chart, its repository Secret's key repository-password) is not the one the repository was created with: set that one", err)
+	}
 	if !create || !errors.Is(err, fsbackup.ErrNotInitialized) {
 		return e, err
 	}

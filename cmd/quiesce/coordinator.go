@@ -186,6 +186,16 @@ type repoRecorder struct {
 	dyn   dynamic.Interface
 }
 
+// Check implements coordinator.ResourceRecorder: the repository opens (or
+// is created) with the coordinator's settings, which are the agents'.
+func (r *repoRecorder) Check(ctx context.Context) error {
+	e, err := openRepository(ctx, r.rf, true, r.log)
+	if err != nil {
+		return err
+	}
+	return e.Close(context.WithoutCancel(ctx))
+}
+
 func (r *repoRecorder) Record(ctx context.Context, b *api.Backup) (api.BackupProgress, []string, error) {
 	e, err := openRepository(ctx, r.rf, true, r.log)
 	if err != nil {
