@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
+	"syscall"
 
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,9 +62,13 @@ func (f *FSVolumes) Capture(ctx context.Context, b BackupRef, pod *api.PodAssign
 				return fmt.Errorf("pod %s/%s: volume %q: host path not resolved", pod.Namespace, pod.Name, v.Name)
 			}
 			if staged {
-				c, err := fsbackup.Capture(ctx, v.HostPath, f.stagingDir(v.Source, pod.UID), f.Staging)
+				dir := f.stagingDir(v.Source, pod.UID)
+				c, err := fsbackup.Capture(ctx, v.HostPath, dir, f.Staging)
 				r.Files, r.Bytes, r.Capture = c.Files, c.Bytes, metav1.Duration{Duration: c.Duration}
-				return err
+				if err != nil {
+					return f.dropPartial(dir, err)
+				}
+				return nil
 			}
 			opt, err := f.options(b, pod, v)
 			if err != nil {
@@ -80,6 +86,19 @@ func (f *FSVolumes) Capture(ctx context.Context, b BackupRef, pod *api.PodAssign
 		out = append(out, r)
 	}
 	return out, errors.Join(errs...)
+}
+
+// dropPartial removes a staged copy whose capture failed: half a copy
+// only takes room other pods' captures need (the next capture of this pod
+// is a full one). A full staging area is said with its fix.
+func (f *FSVolumes) dropPartial(dir string, err error) error {
+	if rmErr := os.RemoveAll(dir); rmErr != nil {
+		f.Log.Warn("partial staged copy not removed", zap.String("dir", dir), zap.Error(rmErr))
+	}
+	if errors.Is(err, staging.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("staging area %s is full (%w): the partial copy was removed; give the agent's state directory (chart value agent.stateDir) more room, or back this pod up with spec.captureMode Direct", f.StagingRoot, err)
+	}
+	return err
 }
 
 // Upload implements Volumes.
