@@ -25,12 +25,10 @@ import (
 	"github.com/quiesce-dev/quiesce/resources"
 )
 
-func newBackupCommand() *cobra.Command {
-	var kf kubeFlags
+func newBackupCommand(kf *kubeFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "backup", Short: "Create, list and describe Backups"}
-	kf.add(cmd.PersistentFlags())
-	cmd.AddCommand(newBackupCreateCommand(&kf), newBackupGetCommand(&kf), newBackupDescribeCommand(&kf), newBackupLogsCommand(),
-		newBackupVerifyCommand(&kf))
+	cmd.AddCommand(newBackupCreateCommand(kf), newBackupGetCommand(kf), newBackupDescribeCommand(kf), newBackupLogsCommand(),
+		newBackupVerifyCommand(kf))
 	return cmd
 }
 

@@ -34,12 +34,10 @@ const (
 	pullPolicyEnv      = "QUIESCE_IMAGE_PULL_POLICY"
 )
 
-func newRestoreCommand() *cobra.Command {
-	var kf kubeFlags
+func newRestoreCommand(kf *kubeFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "restore", Short: "Create, run, list and describe Restores"}
-	kf.add(cmd.PersistentFlags())
-	cmd.AddCommand(newRestoreCreateCommand(&kf), newRestoreRunCommand(&kf), newRestoreGetCommand(&kf),
-		newRestoreDescribeCommand(&kf), newRestoreLogsCommand(&kf))
+	cmd.AddCommand(newRestoreCreateCommand(kf), newRestoreRunCommand(kf), newRestoreGetCommand(kf),
+		newRestoreDescribeCommand(kf), newRestoreLogsCommand(kf))
 	return cmd
 }
 
