@@ -11,8 +11,12 @@ TEST_FLAGS ?= -count=1 -timeout 45m
 .PHONY: all build test unit lint bench clean
 all: build
 
+# The same binary is the kubectl plugin (`kubectl quiesce`, with kubectl-quiesce
+# on the PATH) and its shell completion helper (kubectl_complete-quiesce).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/quiesce ./cmd/quiesce
+	ln -sf quiesce $(BIN)/kubectl-quiesce
+	ln -sf quiesce $(BIN)/kubectl_complete-quiesce
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

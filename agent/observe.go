@@ -30,7 +30,7 @@ func observePod(m *metrics.Agent, staged bool, captureTime time.Duration, res ap
 		m.ThawedOnRestart.Inc()
 	}
 	if res.Freeze != nil {
-		m.FreezeWindow.Observe(res.Freeze.Duration.Seconds())
+		m.FreezeWindow.WithLabelValues(res.Namespace).Observe(res.Freeze.Duration.Seconds())
 	}
 	if res.ControlOverhead != nil {
 		m.ControlOverhead.Observe(res.ControlOverhead.Duration.Seconds())

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
@@ -22,6 +23,9 @@ type Exporter struct {
 
 	byPhase, lastSuccess, lastDuration, scrapeErrors *prometheus.Desc
 	backupHooksFailed, verification                  *prometheus.Desc
+	lastBackup                                       *prometheus.Desc
+	// Schedules, read from the chart's CronJobs.
+	scheduleInterval, scheduleCreated *prometheus.Desc
 	// Restores, read the same way.
 	restoresByPhase, lastRestore, restoreHooksFailed, restoreScrapeErrors *prometheus.Desc
 }
@@ -35,6 +39,13 @@ func NewExporter(c client.Client, namespace string, log *zap.Logger) *Exporter {
 			"Completion time of the newest Completed backup, by schedule (\"\" for backups made by hand).", []string{"schedule"}, nil),
 		lastDuration: prometheus.NewDesc("quiesce_last_backup_duration_seconds",
 			"Duration of the newest finished backup, by schedule.", []string{"schedule"}, nil),
+		lastBackup: prometheus.NewDesc("quiesce_last_backup_completion_timestamp_seconds",
+			"Completion time of the newest finished backup, by schedule, with its final phase (Completed, PartiallyFailed, Failed).",
+			[]string{"schedule", "phase"}, nil),
+		scheduleInterval: prometheus.NewDesc("quiesce_schedule_interval_seconds",
+			"Longest time between two runs of a schedule's CronJob (label quiesce.dev/schedule), from its cron expression.", []string{"schedule"}, nil),
+		scheduleCreated: prometheus.NewDesc("quiesce_schedule_created_timestamp_seconds",
+			"Creation time of a schedule's CronJob: since when a schedule that never succeeded is owed a backup.", []string{"schedule"}, nil),
 		backupHooksFailed: prometheus.NewDesc("quiesce_backup_level_hooks_failed",
 			"Backup-level hooks (spec.hooks.backup) that failed, summed over the Backups in the namespace, by phase (pre, post).", []string{"phase"}, nil),
 		verification: prometheus.NewDesc("quiesce_backup_verification",
@@ -54,6 +65,9 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.byPhase
 	ch <- e.lastSuccess
 	ch <- e.lastDuration
+	ch <- e.lastBackup
+	ch <- e.scheduleInterval
+	ch <- e.scheduleCreated
 	ch <- e.scrapeErrors
 	ch <- e.backupHooksFailed
 	ch <- e.verification
@@ -68,6 +82,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	e.collectRestores(ctx, ch)
+	e.collectSchedules(ctx, ch)
 	var list api.BackupList
 	if err := e.Client.List(ctx, &list, client.InNamespace(e.Namespace)); err != nil {
 		e.Log.Warn("list backups for metrics", zap.Error(err))
@@ -118,10 +133,34 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(e.lastSuccess, prometheus.GaugeValue, float64(t.Unix()), sched)
 	}
 	for sched, b := range newest {
+		ch <- prometheus.MustNewConstMetric(e.lastBackup, prometheus.GaugeValue, float64(b.Status.CompletionTimestamp.Unix()),
+			sched, string(b.Status.Phase))
 		if b.Status.StartTimestamp != nil {
 			d := b.Status.CompletionTimestamp.Sub(b.Status.StartTimestamp.Time).Seconds()
 			ch <- prometheus.MustNewConstMetric(e.lastDuration, prometheus.GaugeValue, d, sched)
 		}
+	}
+}
+
+// collectSchedules exposes each schedule's interval and since when it
+// exists, so that an alert can tell a schedule whose backups stopped
+// succeeding (or never did) from one that is not due yet.
+func (e *Exporter) collectSchedules(ctx context.Context, ch chan<- prometheus.Metric) {
+	var list batchv1.CronJobList
+	if err := e.Client.List(ctx, &list, client.InNamespace(e.Namespace), client.HasLabels{LabelSchedule}); err != nil {
+		e.Log.Warn("list schedule cronjobs for metrics", zap.Error(err))
+		return
+	}
+	now := time.Now()
+	for _, cj := range list.Items {
+		sched := cj.Labels[LabelSchedule]
+		interval, err := ScheduleInterval(cj.Spec.Schedule, now)
+		if err != nil {
+			e.Log.Warn("schedule interval", zap.String("cronJob", cj.Name), zap.Error(err))
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(e.scheduleInterval, prometheus.GaugeValue, interval.Seconds(), sched)
+		ch <- prometheus.MustNewConstMetric(e.scheduleCreated, prometheus.GaugeValue, float64(cj.CreationTimestamp.Unix()), sched)
 	}
 }
 

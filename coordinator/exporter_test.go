@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
+	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -48,6 +49,11 @@ func TestExporter(t *testing.T) {
 			api.BackupHookResult{HookResult: api.HookResult{Name: "report", Phase: "post"}, State: api.BackupHookSucceeded}),
 		verified(backup("v1", "nightly", api.BackupPhaseCompleted, 100, 110), api.VerificationPassed),
 		verified(backup("v2", "nightly", api.BackupPhaseCompleted, 200, 210), api.VerificationFailed),
+		&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "quiesce-nightly",
+			Labels: map[string]string{LabelSchedule: "nightly"}, CreationTimestamp: *at(50)},
+			Spec: batchv1.CronJobSpec{Schedule: "0 2 * * *"}},
+		&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "quiesce-runner"},
+			Spec: batchv1.CronJobSpec{Schedule: "@yearly"}}, // not a schedule: no label
 	).Build()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewExporter(c, "quiesce", zaptest.NewLogger(t)))
@@ -65,6 +71,16 @@ quiesce_last_successful_backup_timestamp_seconds{schedule="nightly"} 2030
 # TYPE quiesce_last_backup_duration_seconds gauge
 quiesce_last_backup_duration_seconds{schedule=""} 10
 quiesce_last_backup_duration_seconds{schedule="nightly"} 100
+# HELP quiesce_last_backup_completion_timestamp_seconds Completion time of the newest finished backup, by schedule, with its final phase (Completed, PartiallyFailed, Failed).
+# TYPE quiesce_last_backup_completion_timestamp_seconds gauge
+quiesce_last_backup_completion_timestamp_seconds{phase="Failed",schedule=""} 610
+quiesce_last_backup_completion_timestamp_seconds{phase="PartiallyFailed",schedule="nightly"} 3100
+# HELP quiesce_schedule_interval_seconds Longest time between two runs of a schedule's CronJob (label quiesce.dev/schedule), from its cron expression.
+# TYPE quiesce_schedule_interval_seconds gauge
+quiesce_schedule_interval_seconds{schedule="nightly"} 86400
+# HELP quiesce_schedule_created_timestamp_seconds Creation time of a schedule's CronJob: since when a schedule that never succeeded is owed a backup.
+# TYPE quiesce_schedule_created_timestamp_seconds gauge
+quiesce_schedule_created_timestamp_seconds{schedule="nightly"} 50
 # HELP quiesce_backup_level_hooks_failed Backup-level hooks (spec.hooks.backup) that failed, summed over the Backups in the namespace, by phase (pre, post).
 # TYPE quiesce_backup_level_hooks_failed gauge
 quiesce_backup_level_hooks_failed{phase="post"} 0
@@ -77,6 +93,7 @@ quiesce_backup_verification{phase="Verifying"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "quiesce_backups",
 		"quiesce_last_successful_backup_timestamp_seconds", "quiesce_last_backup_duration_seconds", "quiesce_backup_level_hooks_failed",
+		"quiesce_last_backup_completion_timestamp_seconds", "quiesce_schedule_interval_seconds", "quiesce_schedule_created_timestamp_seconds",
 		"quiesce_backup_verification"); err != nil {
 		t.Fatal(err)
 	}

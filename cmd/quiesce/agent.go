@@ -24,6 +24,11 @@ import (
 	"github.com/quiesce-dev/quiesce/internal/metrics"
 )
 
+// maintenanceReadInterval is how often the agent reads the repository's
+// maintenance record for its metric: an alert on overdue maintenance
+// counts in hours.
+const maintenanceReadInterval = 10 * time.Minute
+
 func newAgentCommand() *cobra.Command {
 	var (
 		kf           kubeFlags
@@ -87,6 +92,7 @@ their containers run.`,
 			defer stopEvents()
 			reg := metrics.NewRegistry()
 			m := metrics.NewAgent(reg)
+			go agent.ReportMaintenance(ctx, eng, m, maintenanceReadInterval, log)
 			if metricsAddr != "" {
 				srv := &http.Server{Addr: metricsAddr, Handler: metrics.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
 				go func() {
@@ -117,6 +123,8 @@ their containers run.`,
 			}
 			defer lock.Release()
 			log.Info("agent started", zap.String("runtime", nf.endpoint), zap.String("stateDir", stateDir))
+			m.Ready.Set(1)
+			defer m.Ready.Set(0)
 			return ag.Run(ctx)
 		},
 	}

@@ -25,12 +25,10 @@ import (
 	"github.com/quiesce-dev/quiesce/resources"
 )
 
-func newBackupCommand() *cobra.Command {
-	var kf kubeFlags
+func newBackupCommand(kf *kubeFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "backup", Short: "Create, list and describe Backups"}
-	kf.add(cmd.PersistentFlags())
-	cmd.AddCommand(newBackupCreateCommand(&kf), newBackupGetCommand(&kf), newBackupDescribeCommand(&kf), newBackupLogsCommand(),
-		newBackupVerifyCommand(&kf))
+	cmd.AddCommand(newBackupCreateCommand(kf), newBackupGetCommand(kf), newBackupDescribeCommand(kf), newBackupLogsCommand(),
+		newBackupVerifyCommand(kf))
 	return cmd
 }
 
@@ -164,29 +162,11 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 func waitBackup(ctx context.Context, c client.WithWatch, key types.NamespacedName, job string, out io.Writer) (*api.Backup, error) {
 	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	err := waitFinal(ctx, c, b, &api.BackupList{}, job, out,
-		func() string { return progressLine(b) }, func() bool { return b.Status.Phase.Final() })
+		func() progress { return backupProgress(b) }, func() bool { return b.Status.Phase.Final() })
 	if err != nil {
 		return nil, err
 	}
 	return b, nil
-}
-
-func progressLine(b *api.Backup) string {
-	counts := map[api.PodPhase]int{}
-	for _, p := range b.Status.Pods {
-		counts[p.Phase]++
-	}
-	var parts []string
-	for _, ph := range []api.PodPhase{api.PodPending, api.PodFreezing, api.PodCapturing, api.PodThawing, api.PodUploading, api.PodCompleted, api.PodFailed, api.PodSkipped} {
-		if counts[ph] > 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", ph, counts[ph]))
-		}
-	}
-	phase := string(b.Status.Phase)
-	if phase == "" {
-		phase = string(api.BackupPhaseNew)
-	}
-	return fmt.Sprintf("%s: %s  pods: %s", b.Name, phase, strings.Join(parts, " "))
 }
 
 func printFinal(out io.Writer, b *api.Backup) error {

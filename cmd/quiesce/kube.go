@@ -18,15 +18,23 @@ import (
 )
 
 // kubeFlags are the API-server connection flags shared by the commands that
-// talk to a cluster: --kubeconfig, else $KUBECONFIG, else in-cluster.
+// talk to a cluster, read as kubectl reads them: --kubeconfig, else the
+// files of $KUBECONFIG merged, else ~/.kube/config, else in-cluster; the
+// kubeconfig's current context unless --context names another.
+//
+// Unlike kubectl, -n defaults to quiesce's own namespace, not the context's:
+// Backups, Restores and agents live where the chart is installed, whatever
+// namespace the user's context works in.
 type kubeFlags struct {
 	kubeconfig string
+	context    string
 	namespace  string
 }
 
 func (k *kubeFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	fs.StringVarP(&k.namespace, "namespace", "n", "quiesce", "namespace of quiesce's Backups, NodeBackups and agents")
+	fs.StringVar(&k.context, "context", "", "kubeconfig context to use (default: its current context)")
+	fs.StringVarP(&k.namespace, "namespace", "n", "quiesce", "namespace of quiesce's Backups, NodeBackups and agents (where the chart is installed)")
 }
 
 func (k *kubeFlags) restConfig() (*rest.Config, error) {
@@ -34,9 +42,10 @@ func (k *kubeFlags) restConfig() (*rest.Config, error) {
 	if k.kubeconfig != "" {
 		rules.ExplicitPath = k.kubeconfig
 	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.context}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client config: %w (pass --kubeconfig or run in a pod)", err)
+		return nil, fmt.Errorf("kubernetes client config: %w (pass --kubeconfig or --context, or run in a pod)", err)
 	}
 	cfg.UserAgent = "quiesce/" + version
 	return cfg, nil

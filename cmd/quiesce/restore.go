@@ -34,12 +34,10 @@ const (
 	pullPolicyEnv      = "QUIESCE_IMAGE_PULL_POLICY"
 )
 
-func newRestoreCommand() *cobra.Command {
-	var kf kubeFlags
+func newRestoreCommand(kf *kubeFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "restore", Short: "Create, run, list and describe Restores"}
-	kf.add(cmd.PersistentFlags())
-	cmd.AddCommand(newRestoreCreateCommand(&kf), newRestoreRunCommand(&kf), newRestoreGetCommand(&kf),
-		newRestoreDescribeCommand(&kf), newRestoreLogsCommand(&kf))
+	cmd.AddCommand(newRestoreCreateCommand(kf), newRestoreRunCommand(kf), newRestoreGetCommand(kf),
+		newRestoreDescribeCommand(kf), newRestoreLogsCommand(kf))
 	return cmd
 }
 
@@ -207,7 +205,7 @@ the repository flags). NAME defaults to <backup>-<UTC timestamp>.`,
 			var cur api.Restore
 			cur.Namespace, cur.Name = r.Namespace, r.Name
 			err = waitFinal(ctx, c, &cur, &api.RestoreList{}, job.Name, out,
-				func() string { return restoreProgressLine(&cur) }, func() bool { return cur.Status.Phase.Final() })
+				func() progress { return restoreProgress(&cur) }, func() bool { return cur.Status.Phase.Final() })
 			if err != nil {
 				return err
 			}
@@ -297,26 +295,6 @@ func printRestoreFinal(out io.Writer, r *api.Restore) error {
 		return fmt.Errorf("restore %s/%s failed: %s", r.Namespace, r.Name, orDash(st.FailureReason))
 	}
 	return nil
-}
-
-func restoreProgressLine(r *api.Restore) string {
-	counts := map[api.RestorePodPhase]int{}
-	for _, p := range r.Status.Pods {
-		counts[p.Phase]++
-	}
-	var parts []string
-	for _, ph := range []api.RestorePodPhase{api.RestorePodPending, api.RestorePodRestoringVolumes, api.RestorePodWaitingContainer,
-		api.RestorePodRunningHooks, api.RestorePodCompleted, api.RestorePodPartiallyFailed, api.RestorePodFailed} {
-		if counts[ph] > 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", ph, counts[ph]))
-		}
-	}
-	phase := string(r.Status.Phase)
-	if phase == "" {
-		phase = string(api.RestorePhaseNew)
-	}
-	return fmt.Sprintf("%s: %s  objects: %d/%d  pods: %s", r.Name, phase, r.Status.Progress.ItemsRestored, r.Status.Progress.TotalItems,
-		orDash(strings.Join(parts, " ")))
 }
 
 // restores is how get and describe show Restores.

@@ -177,7 +177,7 @@ func TestDescribeRestore(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, out.String())
 		}
 	}
-	if got := restoreProgressLine(sampleRestore()); got != "r1: PartiallyFailed  objects: 11/12  pods: PartiallyFailed=1" {
+	if got := restoreProgress(sampleRestore()).format(time.Now()); got != "restore r1: PartiallyFailed  objects 11/12  pods 1/1  restored 3.4 MB  elapsed 1m35s" {
 		t.Errorf("progress line %q", got)
 	}
 }
@@ -196,7 +196,7 @@ func TestWaitFinal(t *testing.T) {
 	done := make(chan error, 1)
 	cur := &api.Restore{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "r1"}}
 	printed := make(chan struct{}, 10)
-	line := func() string { printed <- struct{}{}; return restoreProgressLine(cur) }
+	line := func() progress { printed <- struct{}{}; return restoreProgress(cur) }
 	go func() {
 		done <- waitFinal(ctx, c, cur, &api.RestoreList{}, "", &out, line, func() bool { return cur.Status.Phase.Final() })
 	}()
@@ -211,7 +211,7 @@ func TestWaitFinal(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	want := "r1: New  objects: 0/0  pods: -\nr1: InProgress  objects: 0/0  pods: -\nr1: Completed  objects: 0/0  pods: -\n"
+	want := "restore r1: New\nrestore r1: InProgress\nrestore r1: Completed\n"
 	if out.String() != want {
 		t.Errorf("printed\n%s\nwant\n%s", out.String(), want)
 	}

@@ -16,16 +16,20 @@ import (
 )
 
 // waitFinal watches obj (read again into obj after each change) and, when
-// job is set, the Job running it. It prints line() whenever it changes,
+// job is set, the Job running it. It shows current() after each change,
 // and returns once final() holds, or with the Job's reason when the Job
 // fails for good. list is obj's list type, for the watch.
 func waitFinal(ctx context.Context, c client.WithWatch, obj client.Object, list client.ObjectList, job string, out io.Writer,
-	line func() string, final func() bool) error {
+	current func() progress, final func() bool) error {
+	pp := newProgressPrinter(out)
+	tctx, stopTicks := context.WithCancel(ctx)
+	ticked := make(chan struct{})
+	go func() { defer close(ticked); pp.tick(tctx) }()
+	defer func() { stopTicks(); <-ticked }() // the terminal line ends before the caller prints
 	key := client.ObjectKeyFromObject(obj)
 	byName := func(name string) *client.ListOptions {
 		return &client.ListOptions{Raw: &metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: kwait.FromCache}}
 	}
-	last := ""
 	return kwait.Until(ctx, func(ctx context.Context) ([]watch.Interface, error) {
 		ow, err := c.Watch(ctx, list, client.InNamespace(key.Namespace), byName(key.Name))
 		if err != nil {
@@ -47,10 +51,7 @@ func waitFinal(ctx context.Context, c client.WithWatch, obj client.Object, list 
 		}
 		seen := kwait.Seen{}
 		seen.Add(obj)
-		if l := line(); l != last {
-			fmt.Fprintln(out, l)
-			last = l
-		}
+		pp.show(current())
 		if final() {
 			return true, seen, nil
 		}

@@ -11,7 +11,7 @@ func TestMetricsServed(t *testing.T) {
 	reg := NewRegistry()
 	a := NewAgent(reg)
 	a.HookDuration.WithLabelValues("pre", "ok").Observe(0.02)
-	a.FreezeWindow.Observe(1.5)
+	a.FreezeWindow.WithLabelValues("shop").Observe(1.5)
 	a.RestoreBytes.Add(4096)
 	a.RestoreDuration.Observe(0.5)
 	a.RestoreHooks.WithLabelValues("timeout").Inc()
@@ -21,7 +21,9 @@ func TestMetricsServed(t *testing.T) {
 	body, _ := io.ReadAll(rec.Body)
 	for _, want := range []string{
 		`quiesce_hook_duration_seconds_count{phase="pre",result="ok"} 1`,
-		`quiesce_freeze_window_seconds_sum 1.5`,
+		`quiesce_freeze_window_seconds_sum{pod_namespace="shop"} 1.5`,
+		`quiesce_pod_backups_total{phase="Failed"} 0`,
+		`quiesce_agent_ready 0`,
 		`quiesce_volume_restore_bytes_total 4096`,
 		`quiesce_volume_restore_duration_seconds_count 1`,
 		`quiesce_restore_hooks_total{outcome="timeout"} 1`,
