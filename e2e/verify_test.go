@@ -117,7 +117,9 @@ func TestBackupVerify(t *testing.T) {
 	if _, err := c.Client.CoreV1().Namespaces().Get(ctx, scratch, metav1.GetOptions{}); err != nil {
 		t.Errorf("--keep: scratch namespace %s: %v", scratch, err)
 	}
-	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(t.Context(), scratch, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { // t.Context() is done by the time cleanups run
+		_ = c.Client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), scratch, metav1.DeleteOptions{})
+	})
 	// Events are sent in the background: wait for it.
 	err = cluster.WaitFor(ctx, 30*time.Second, "a VerificationFailed Event on backup both", func(ctx context.Context) (bool, string, error) {
 		evs, err := c.Client.CoreV1().Events(sys).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=both,reason=VerificationFailed"})
