@@ -38,6 +38,7 @@ images: image
 	hack/images/pause.sh $(IMAGES_DIR)/pause.tar
 	hack/images/gobin.sh ./e2e/incluster docker.io/quiesce/e2e-incluster:local $(IMAGES_DIR)/e2e-incluster.tar
 	hack/images/gobin.sh ./e2e/writer docker.io/quiesce/e2e-writer:local $(IMAGES_DIR)/e2e-writer.tar
+	hack/images/dbimage.sh postgres $(IMAGES_DIR)/postgres.tar
 	hack/cluster/load-images.sh
 
 # test-e2e: brings the cluster up (or reuses it) and runs the e2e tests on it

@@ -24,8 +24,15 @@ stamp=$(cat "$0" "$pkgs" "$entry" "$sources" | sha256sum | cut -d' ' -f1)
 if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "$out: $name (cached)"; exit 0
 fi
-# The image's user: the one its package creates (postgres, mysql, redis).
-case $db in postgres) user=postgres ;; mariadb) user=mysql ;; redis) user=redis ;; esac
+# The image's user: the one its package creates (postgres, mysql, redis),
+# and the server's socket directory, which systemd's tmpfiles would create
+# on a host: the server runs as that user and cannot create it under /run
+# (kept: mmdebstrap empties /run last unless told not to; we empty it first).
+case $db in
+  postgres) user=postgres rundir=/run/postgresql ;;
+  mariadb) user=mysql rundir=/run/mysqld ;;
+  redis) user=redis rundir=/run/redis ;;
+esac
 export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -39,6 +46,8 @@ mmdebstrap --quiet --variant=essential --include="$(grep -v '^#' "$pkgs" | xargs
   --dpkgopt='path-exclude=/usr/share/info/*' \
   --customize-hook='rm -rf "$1"/var/lib/postgresql/15/main "$1"/etc/postgresql/15/main "$1"/var/lib/mysql/* "$1"/var/lib/redis/*' \
   --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*.log' \
+  --skip=cleanup/run --customize-hook='rm -rf "$1"/run/*' \
+  --customize-hook="chroot \"\$1\" install -d -o $user -g $user -m 2775 $rundir" \
   --customize-hook="upload $entry /usr/local/bin/docker-entrypoint.sh" \
   --customize-hook='chmod 0755 "$1"/usr/local/bin/docker-entrypoint.sh' \
   bookworm "$tmp/rootfs.tar" "$sources"
