@@ -119,12 +119,26 @@ func (f *FSVolumes) Upload(ctx context.Context, b BackupRef, pod *api.PodAssignm
 			fill(&r, res)
 		}
 		if err != nil {
+			err = storageFault(err)
 			r.Error = err.Error()
 			errs = append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
 		}
 		out = append(out, r)
 	}
 	return out, errors.Join(errs...)
+}
+
+// storageFault says what a full or read-only repository means for the
+// upload that hit it: the staged copy stays, so the next backup of the pod
+// uploads what this one could not.
+func storageFault(err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("the repository's storage is full (%w): free or grow it; the staged copy is kept for the next backup", err)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("the repository's storage is read-only (%w): make it writable; the staged copy is kept for the next backup", err)
+	}
+	return err
 }
 
 func fill(r *api.VolumeResult, res fsbackup.Result) {
