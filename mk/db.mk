@@ -21,8 +21,7 @@ db-images:
 # its table into .cache/consistency-cluster.md for docs/consistency.md.
 test-consistency: build helm
 	$(MAKE) cluster-up
-	$(MAKE) images db-images
-	hack/cluster/load-images.sh
+	$(MAKE) images
 	QUIESCE_E2E=1 QUIESCE_E2E_NO_UP=1 QUIESCE_DBPROOF_CYCLES=$(DB_CLUSTER_CYCLES) QUIESCE_DBPROOF_OUT=$(CURDIR)/.cache/consistency-cluster.md \
 		KUBECONFIG=$(CLUSTER_KUBECONFIG) HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 -timeout 90m -v -run TestDatabaseProof ./e2e/
 	@cat $(CURDIR)/.cache/consistency-cluster.md
