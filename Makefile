@@ -27,7 +27,7 @@ unit:
 # cluster (brought up, or reused, first; left running: make cluster-down).
 # cluster-up comes before images: it replaces a dead cluster, and images
 # are then imported into the running nodes.
-test: lint verify-generate chart-lint build
+test: lint verify-generate chart-lint build weed
 	$(MAKE) cluster-up
 	$(MAKE) images
 	QUIESCE_INTEGRATION=1 QUIESCE_E2E=1 QUIESCE_E2E_NO_UP=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) HELM=$(CURDIR)/$(HELM) \
