@@ -239,6 +239,9 @@ func Create(ctx context.Context, cfg Config, f Format) (*Engine, error) {
 	if errors.Is(err, repo.ErrAlreadyInitialized) {
 		return nil, fmt.Errorf("repository %s: %w", cfg.Path, ErrAlreadyInitialized)
 	}
+	if kind, _ := storageCause(err); kind != nil {
+		return nil, fmt.Errorf("initialize %w", storageError(cfg.Path, err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("initialize repository %s: %w", cfg.Path, err)
 	}

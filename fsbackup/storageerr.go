@@ -28,6 +28,9 @@ func storageError(path string, err error) error {
 // passes minio's responses and Go's TLS errors up wrapped, so they are
 // matched by type and S3 error code, not by text.
 func storageCause(err error) (kind error, fix string) {
+	if err == nil {
+		return nil, ""
+	}
 	var me minio.ErrorResponse
 	if errors.As(err, &me) {
 		switch me.Code {

@@ -21,6 +21,9 @@ import (
 // does) and checks each gets its kind and a fix naming the setting.
 func TestStorageCause(t *testing.T) {
 	wrap := func(err error) error {
+		if err == nil {
+			return nil
+		}
 		return pkgerrors.Wrap(fmt.Errorf("unable to complete GetBlob despite 10 retries: %w", err), "error retrieving storage config")
 	}
 	tlsErr := &url.Error{Op: "Get", URL: "https://s3:8333/b", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}
@@ -40,6 +43,7 @@ func TestStorageCause(t *testing.T) {
 		{"refused", &url.Error{Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, ErrStorageUnavailable, "runs and is reachable"},
 		{"other S3 error", minio.ErrorResponse{Code: "SlowDown", StatusCode: 503}, nil, ""},
 		{"not storage", errors.New("disk full"), nil, ""},
+		{"no error", nil, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			kind, fix := storageCause(wrap(tc.err))
