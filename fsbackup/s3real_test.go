@@ -94,7 +94,7 @@ func TestRealS3KilledMidUpload(t *testing.T) { killMidUpload(t, false) }
 // until the backup gives up: the backup must end with ErrStorageUnavailable
 // naming the endpoint and save nothing half-written; after the restart the
 // first snapshot is intact and a new backup works. kopia gives up only
-// after about 7 minutes (10 attempts of minio's 10 retries, for each
+// after 5 to 7 minutes (10 attempts of minio's 10 retries, for each
 // write of the session): the slowest test here.
 func TestRealS3DownPastRetries(t *testing.T) { killMidUpload(t, true) }
 
