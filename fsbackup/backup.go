@@ -130,7 +130,7 @@ func (e *Engine) Backup(ctx context.Context, dir string, opt BackupOptions) (Res
 	res.BytesUploaded = prog.uploaded.Load()
 	e.Progress.Update(prog.snapshot(opt.Source)) // packs are written at flush, after the last tick
 	if err != nil {
-		return res, fmt.Errorf("backup of %s from %s: %w", opt.Source, dir, err)
+		return res, fmt.Errorf("backup of %s from %s: %w", opt.Source, dir, storageError(e.cfg.Path, err))
 	}
 	return res, e.healthy()
 }

@@ -23,3 +23,20 @@ var (
 	// ErrUpgradeInProgress: the repository is locked for a format upgrade.
 	ErrUpgradeInProgress = errors.New("repository upgrade in progress; retry later")
 )
+
+// Error kinds of the storage side, each wrapped with the cause and the fix
+// (storageCause): what a person must change, never retried away.
+var (
+	// ErrStorageCredentials: the object store refused the access key or
+	// its signature (a wrong or rotated secret), or denied access.
+	ErrStorageCredentials = errors.New("S3 rejected the credentials")
+	// ErrStorageTLS: the TLS handshake with the endpoint failed (an
+	// untrusted or mismatched certificate, or TLS spoken to plain HTTP).
+	ErrStorageTLS = errors.New("TLS to the S3 endpoint failed")
+	// ErrNoBucket: the bucket does not exist.
+	ErrNoBucket = errors.New("S3 bucket does not exist")
+	// ErrStorageUnavailable: the endpoint could not be reached, or dropped
+	// the connection, through all of kopia's retries. Nothing half-written
+	// is saved; a later backup can succeed.
+	ErrStorageUnavailable = errors.New("S3 endpoint unreachable")
+)

@@ -1,7 +1,9 @@
 package fsbackup
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -71,6 +73,9 @@ type S3 struct {
 	DisableTLS bool
 	// InsecureSkipVerify accepts any server certificate.
 	InsecureSkipVerify bool
+	// CA is the PEM certificate authority (or bundle) the endpoint's
+	// certificate must chain to; empty: the system's roots.
+	CA []byte
 }
 
 func (s *S3) String() string { return "s3://" + s.Bucket + "/" + s.Prefix + " at " + s.Endpoint }
@@ -103,6 +108,10 @@ func (c Config) withDefaults() (Config, error) {
 	case c.S3 != nil:
 		if c.S3.Bucket == "" || c.S3.Endpoint == "" {
 			return c, errors.New("s3 repository needs a bucket and an endpoint (set --s3-bucket and --s3-endpoint)")
+		}
+		// kopia reports an unparsable CA only as "cannot parse provided CA".
+		if len(c.S3.CA) > 0 && !x509.NewCertPool().AppendCertsFromPEM(c.S3.CA) {
+			return c, errors.New("s3 CA: no PEM certificate in it (give --s3-ca-file a PEM file with the CA that signed the endpoint's certificate)")
 		}
 		c.Path = c.S3.String()
 	case c.Path == "":
@@ -164,10 +173,10 @@ func (c Config) storage(ctx context.Context, create bool) (blob.Storage, error) 
 		st, err := s3.New(ctx, &s3.Options{
 			BucketName: c.S3.Bucket, Prefix: c.S3.Prefix, Endpoint: c.S3.Endpoint, Region: c.S3.Region,
 			AccessKeyID: c.S3.AccessKeyID, SecretAccessKey: c.S3.SecretAccessKey,
-			DoNotUseTLS: c.S3.DisableTLS, DoNotVerifyTLS: c.S3.InsecureSkipVerify,
+			DoNotUseTLS: c.S3.DisableTLS, DoNotVerifyTLS: c.S3.InsecureSkipVerify, RootCA: c.S3.CA,
 		}, create)
 		if err != nil {
-			return nil, fmt.Errorf("repository storage %s: %w", c.Path, err)
+			return nil, classify(c.Path, err)
 		}
 		return st, nil
 	}
@@ -229,6 +238,9 @@ func Create(ctx context.Context, cfg Config, f Format) (*Engine, error) {
 	_ = st.Close(ctx)
 	if errors.Is(err, repo.ErrAlreadyInitialized) {
 		return nil, fmt.Errorf("repository %s: %w", cfg.Path, ErrAlreadyInitialized)
+	}
+	if kind, _ := storageCause(err); kind != nil {
+		return nil, fmt.Errorf("initialize %w", storageError(cfg.Path, err))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("initialize repository %s: %w", cfg.Path, err)
@@ -335,7 +347,13 @@ func sameRepo(cfg Config) bool {
 	case *filesystem.Options:
 		ok = cfg.S3 == nil && filepath.Clean(o.Path) == cfg.Path
 	case *s3.Options:
-		ok = cfg.S3 != nil && o.BucketName == cfg.S3.Bucket && o.Prefix == cfg.S3.Prefix && o.Endpoint == cfg.S3.Endpoint
+		// Everything kopia keeps of the connection: with only the location
+		// compared, a rotated secret or a new CA never reached kopia, which
+		// went on signing with the old secret from its saved connection.
+		s := cfg.S3
+		ok = s != nil && o.BucketName == s.Bucket && o.Prefix == s.Prefix && o.Endpoint == s.Endpoint &&
+			o.Region == s.Region && o.AccessKeyID == s.AccessKeyID && o.SecretAccessKey == s.SecretAccessKey &&
+			o.DoNotUseTLS == s.DisableTLS && o.DoNotVerifyTLS == s.InsecureSkipVerify && bytes.Equal(o.RootCA, s.CA)
 	}
 	var limit float64
 	if lc.Throttling != nil {
@@ -373,6 +391,9 @@ func classify(path string, err error) error {
 	case errors.Is(err, repo.ErrRepositoryUnavailableDueToUpgradeInProgress):
 		return fmt.Errorf("repository %s: %w", path, ErrUpgradeInProgress)
 	default:
+		if _, fix := storageCause(err); fix != "" {
+			return storageError(path, err)
+		}
 		return fmt.Errorf("repository %s: %w", path, err)
 	}
 }

@@ -64,7 +64,7 @@ func (e *Engine) Restore(ctx context.Context, id, dir string, opt RestoreOptions
 		WriteFilesAtomically: opt.Overwrite,
 	}
 	if err := out.Init(ctx); err != nil {
-		return res, fmt.Errorf("restore into %s: %w", dir, err)
+		return res, fmt.Errorf("restore into %s: %w", dir, storageError(e.cfg.Path, err))
 	}
 	start := e.now()
 	st, err := restore.Entry(ctx, e.rep, out, root, restore.Options{

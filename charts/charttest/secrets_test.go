@@ -2,6 +2,7 @@ package charttest
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -16,18 +17,25 @@ import (
 // describe shows the reference, not the value), and only the workloads that
 // open the repository.
 func TestChartSecretsOnlyFromSecret(t *testing.T) {
-	const password = "render-check-password-7f3a"
+	const password, s3secret = "render-check-password-7f3a", "render-check-s3-secret-91c2"
 	docs, err := render(t, "--set", "repository.password="+password, "--set", "repository.type=s3",
-		"--set", "repository.s3.bucket=b", "--set", "repository.s3.endpoint=s3.example:9000")
+		"--set", "repository.s3.bucket=b", "--set", "repository.s3.endpoint=s3.example:9000",
+		"--set", "repository.s3.accessKeyID=AKIDRENDER", "--set", "repository.s3.secretAccessKey="+s3secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for kind, list := range docs {
 		for _, doc := range list {
-			if kind != "Secret" && bytes.Contains(doc, []byte(password)) {
-				t.Errorf("the password appears in a %s:\n%s", kind, doc)
+			for _, v := range []string{password, s3secret} {
+				if kind != "Secret" && bytes.Contains(doc, []byte(v)) {
+					t.Errorf("a credential appears in a %s:\n%s", kind, doc)
+				}
 			}
 		}
+	}
+	sec := decode[corev1.Secret](t, docs["Secret"][0])
+	if sec.StringData["aws-secret-access-key"] != s3secret || sec.StringData["aws-access-key-id"] != "AKIDRENDER" {
+		t.Errorf("the chart's Secret lacks the S3 keys: %v", slices.Collect(maps.Keys(sec.StringData)))
 	}
 	secretEnv := []string{"QUIESCE_REPO_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 	// wantSecrets says which containers use the repository: not the

@@ -18,6 +18,7 @@ import (
 // repoFlags are shared by `quiesce repo` and `quiesce fs`.
 type repoFlags struct {
 	path, passwordFile, cacheDir, configFile, client string
+	s3CAFile                                         string
 	cacheSizeMB, contentCacheMB                      int64
 	uploadLimitMBps                                  float64
 	s3                                               fsbackup.S3
@@ -38,6 +39,7 @@ func (f *repoFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.s3.Region, "s3-region", "", "S3 region")
 	fs.BoolVar(&f.s3.DisableTLS, "s3-disable-tls", false, "plain HTTP to the endpoint")
 	fs.BoolVar(&f.s3.InsecureSkipVerify, "s3-insecure-skip-verify", false, "do not verify the endpoint's certificate")
+	fs.StringVar(&f.s3CAFile, "s3-ca-file", "", "PEM file of the CA that signed the endpoint's certificate (default: the system's roots)")
 }
 
 func (f *repoFlags) config() (fsbackup.Config, error) {
@@ -50,6 +52,18 @@ func (f *repoFlags) config() (fsbackup.Config, error) {
 		s3 = &f.s3
 		// Credentials come from the environment only, never from flags.
 		s3.AccessKeyID, s3.SecretAccessKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+		if f.s3CAFile != "" {
+			// Read at every start: a CA renewed in its ConfigMap or Secret
+			// reaches the agent when it restarts.
+			ca, err := os.ReadFile(f.s3CAFile)
+			if err != nil {
+				return fsbackup.Config{}, fmt.Errorf("--s3-ca-file: %w", err)
+			}
+			if len(ca) == 0 {
+				return fsbackup.Config{}, fmt.Errorf("--s3-ca-file %s is empty (mount the CA's PEM certificate there)", f.s3CAFile)
+			}
+			s3.CA = ca
+		}
 	}
 	return fsbackup.Config{
 		S3: s3, Path: f.path, Password: pw, CacheDir: f.cacheDir, ConfigFile: f.configFile, Client: f.client,
