@@ -4,9 +4,9 @@
 package testenv
 
 import (
+	"github.com/quiesce-dev/quiesce/internal/testenv/reporoot"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 )
 
@@ -41,19 +41,4 @@ func Prerequisites(binaries ...string) error {
 
 // RepoRoot is the directory holding go.mod, found from the working
 // directory (a test runs in its package's directory).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return reporoot.Find() }

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/quiesce-dev/quiesce/internal/testenv/reporoot"
 	"net"
 	"net/http"
 	"os"
@@ -52,7 +53,7 @@ func Binary() (string, error) {
 	if p := os.Getenv(BinaryEnv); p != "" {
 		return p, nil
 	}
-	if root, err := repoRoot(); err == nil {
+	if root, err := reporoot.Find(); err == nil {
 		p := filepath.Join(root, ".cache", "seaweedfs", "weed")
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
@@ -350,22 +351,3 @@ func freePorts(names ...string) (map[string]int, error) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-// repoRoot is the directory holding go.mod above the working directory (a
-// test runs in its package's directory).
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
