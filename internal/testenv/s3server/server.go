@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/quiesce-dev/quiesce/internal/testenv/reporoot"
 	"net"
 	"net/http"
 	"os"
@@ -26,14 +25,16 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/quiesce-dev/quiesce/internal/testenv/reporoot"
 )
 
 // BinaryEnv overrides where the weed binary is looked up.
 const BinaryEnv = "QUIESCE_WEED"
 
-// Require skips tb unless QUIESCE_INTEGRATION=1 (the variable of
-// internal/testenv, not imported: it would pull containerd into every
-// package that starts an S3 server), and fails it when the variable is set
+// Require skips tb unless QUIESCE_INTEGRATION=1 and QUIESCE_S3=1 (the first
+// is internal/testenv's, not imported: it would pull containerd into every
+// package that starts an S3 server), and fails it when they are set
 // but weed is missing: CI must never skip silently. No root needed.
 func Require(tb testing.TB) {
 	tb.Helper()
