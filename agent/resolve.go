@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -67,11 +68,16 @@ func volumeDir(ctx context.Context, c client.Client, root string, p *corev1.Pod,
 }
 
 // KubeletHasPod reports whether the kubelet under root still has a pod's
-// directory. An error other than "does not exist" counts as present:
-// pruning must not remove what may still be needed.
+// directory. An error other than "does not exist", or no pods directory at
+// all (the mount missing), counts as present: pruning must not remove what
+// may still be needed.
 func KubeletHasPod(root string) func(podUID string) bool {
 	return func(uid string) bool {
-		_, err := os.Stat(kubeletpath.PodDir(root, uid))
+		dir := kubeletpath.PodDir(root, uid)
+		if _, err := os.Stat(filepath.Dir(dir)); err != nil {
+			return true
+		}
+		_, err := os.Stat(dir)
 		return !errors.Is(err, os.ErrNotExist)
 	}
 }

@@ -59,6 +59,11 @@ func TestPruneStaging(t *testing.T) {
 	if want := []string{"v1@present", "v3@journalled"}; !slices.Equal(left, want) {
 		t.Errorf("left %v, want %v", left, want)
 	}
+	// No kubelet pods directory (its mount missing): every pod counts as
+	// present, nothing is pruned.
+	if !KubeletHasPod(filepath.Join(root, "no-kubelet"))("gone") {
+		t.Error("a missing kubelet pods directory makes pods count as gone")
+	}
 	// No staging area yet: nothing to do, no error.
 	if removed, err := (&FSVolumes{StagingRoot: filepath.Join(root, "none")}).PruneStaging(func(string) bool { return false }); err != nil || len(removed) != 0 {
 		t.Errorf("missing staging root: %v %v", removed, err)
