@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -108,24 +109,32 @@ func TestDatabaseProof(t *testing.T) {
 	}
 	waitNamespaceGone(t, c, v.NamespaceMapping[app])
 
-	// A check that fails: the pod's verify hook asks for a table the
-	// database lacks; the verification of its next backup ends Failed with
-	// what psql said.
-	var ss appsv1.StatefulSet
-	if err := kc.Get(ctx, client.ObjectKey{Namespace: app, Name: "postgres"}, &ss); err != nil {
+	// The live server restarts after its backups (no stale backup label,
+	// no lock file in the way): its pod deleted, the StatefulSet's next one
+	// is Ready on the same volume.
+	var live corev1.Pod
+	if err := kc.Get(ctx, client.ObjectKey{Namespace: app, Name: "postgres-0"}, &live); err != nil {
 		t.Fatal(err)
 	}
-	ss.Spec.Template.Annotations["verify.hook.quiesce.dev/command"] = `["psql", "-X", "-v", "ON_ERROR_STOP=1", "-c", "SELECT count(*) FROM orders"]`
-	if err := kc.Update(ctx, &ss); err != nil {
+	if err := kc.Delete(ctx, &live); err != nil {
 		t.Fatal(err)
 	}
-	if err := cluster.WaitFor(ctx, 4*time.Minute, "postgres-0 restarted with the new verify hook", func(ctx context.Context) (bool, string, error) {
-		var p corev1.Pod
-		if err := kc.Get(ctx, client.ObjectKey{Namespace: app, Name: "postgres-0"}, &p); err != nil {
+	var restarted corev1.Pod
+	if err := cluster.WaitFor(ctx, 4*time.Minute, "postgres-0 back after its backups", func(ctx context.Context) (bool, string, error) {
+		if err := kc.Get(ctx, client.ObjectKey{Namespace: app, Name: "postgres-0"}, &restarted); err != nil {
 			return false, err.Error(), nil
 		}
-		return strings.Contains(p.Annotations["verify.hook.quiesce.dev/command"], "orders") && cluster.PodReady(&p), p.Name, nil
+		return restarted.UID != live.UID && cluster.PodReady(&restarted), string(restarted.Status.Phase), nil
 	}); err != nil {
+		t.Fatalf("%v; server log:\n%s", err, serverLog(t, c, app))
+	}
+
+	// A check that fails: the pod's verify hook (an annotation, read from
+	// the backed-up pod) asks for a table the database lacks; the
+	// verification of its next backup ends Failed with what psql said.
+	patch := []byte(`{"metadata":{"annotations":{"verify.hook.quiesce.dev/command":` +
+		`"[\"psql\", \"-X\", \"-v\", \"ON_ERROR_STOP=1\", \"-c\", \"SELECT count(*) FROM orders\"]"}}}`)
+	if err := kc.Patch(ctx, &restarted, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := run(t, nil, "quiesce", "backup", "create", "pg-bad-check", "--kubeconfig", c.Kubeconfig, "-n", sys, "--include-namespaces", app, "--wait"); err != nil {
