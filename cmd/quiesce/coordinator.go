@@ -175,10 +175,11 @@ func (k *kubeFlags) resourceRecorder(rf *repoFlags, log *zap.Logger) (*repoRecor
 	return &repoRecorder{rf: rf, log: log, disco: disco, dyn: dyn}, nil
 }
 
-// repoRecorder opens the repository when a Backup finishes, not when it
-// starts: the agents create it on first use, and a repository problem
-// then shows in the Backup's status (PartiallyFailed) instead of stopping
-// a backup whose volumes are fine.
+// repoRecorder opens the repository twice: before anything freezes
+// (Check: one that cannot be opened at all, a wrong password or missing
+// storage, would fail every upload after the thaw) and when the Backup
+// finishes, to store its objects; a failure then makes the Backup
+// PartiallyFailed, not Failed, as its volumes are stored.
 type repoRecorder struct {
 	rf    *repoFlags
 	log   *zap.Logger
