@@ -9,6 +9,7 @@ import (
 )
 
 func main() {
+	applyMemoryLimit()
 	root := newRootCommand()
 	root.SetArgs(asPlugin(root, os.Args[0], os.Args[1:]))
 	if err := root.Execute(); err != nil {
