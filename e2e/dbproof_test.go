@@ -57,14 +57,15 @@ func TestDatabaseProof(t *testing.T) {
 	if _, err := c.WaitPod(ctx, app, "postgres-0", 4*time.Minute, cluster.PodReady); err != nil {
 		t.Fatalf("postgres-0 (image docker.io/quiesce/postgres:local: make images builds it): %v", err)
 	}
-	psql := func(ns string, args ...string) (string, error) {
+	// execDB runs a command in the database container of postgres-0 in ns.
+	execDB := func(ns string, args ...string) (string, error) {
 		res, err := c.Exec(ctx, ns, "postgres-0", "postgres", nil, args...)
 		if err == nil && res.ExitCode != 0 {
 			err = fmt.Errorf("exit code %d", res.ExitCode)
 		}
 		return strings.TrimSpace(res.Stdout + res.Stderr), err
 	}
-	if out, err := psql(app, "pgbench", "-i", "-q", "-s", "5", "app"); err != nil {
+	if out, err := execDB(app, "pgbench", "-i", "-q", "-s", "5", "app"); err != nil {
 		t.Fatalf("pgbench -i: %v\n%s", err, out)
 	}
 
@@ -72,7 +73,7 @@ func TestDatabaseProof(t *testing.T) {
 	var last string
 	for i := range cycles {
 		name := fmt.Sprintf("pg-%d", i)
-		cy := pgCycle(t, c, kc, sys, app, class, name, i, psql)
+		cy := pgCycle(t, c, kc, sys, app, class, name, i, execDB)
 		t.Logf("cycle %d: %+v", i, cy)
 		results = append(results, cy)
 		last = name
@@ -160,7 +161,7 @@ func TestDatabaseProof(t *testing.T) {
 // pgCycle backs the database up under load, restores it into a new
 // namespace and checks the restored server.
 func pgCycle(t *testing.T, c *cluster.Cluster, kc client.Client, sys, app, class, name string, i int,
-	psql func(ns string, args ...string) (string, error)) consistency.Cycle {
+	execDB func(ns string, args ...string) (string, error)) consistency.Cycle {
 	ctx := t.Context()
 	cy := consistency.Cycle{Recipe: "postgres backup-mode (held pg_backup_start), in cluster"}
 	stop := fmt.Sprintf("/tmp/stop-%d", i)
@@ -186,7 +187,7 @@ done`, stop, i, w))
 		})
 	}
 	stopLoad := func() {
-		_, _ = psql(app, "touch", stop)
+		_, _ = execDB(app, "touch", stop)
 		wg.Wait()
 	}
 	defer stopLoad()
@@ -213,7 +214,7 @@ done`, stop, i, w))
 	if pod.Freeze != nil {
 		cy.Freeze = pod.Freeze.Duration
 	}
-	acks := readAcks(t, psql, app, i)
+	acks := readAcks(t, execDB, app, i)
 	cy.Acks = len(acks)
 	cy.Stall = longestGap(acks, pod.FreezeStart.Time)
 
@@ -248,12 +249,12 @@ done`, stop, i, w))
 		return cy
 	}
 	cy.Started = true
-	if out, err := psql(dst, "pg_amcheck", "--heapallindexed", "--install-missing", "-d", "app"); err != nil {
+	if out, err := execDB(dst, "pg_amcheck", "--heapallindexed", "--install-missing", "-d", "app"); err != nil {
 		cy.Note = fmt.Sprintf("pg_amcheck: %v %s", err, out)
 	} else {
 		cy.ChecksOK = true
 	}
-	sums, err := psql(dst, "psql", "-X", "-qAt", "-c", `SELECT (SELECT sum(abalance) FROM pgbench_accounts) || ' ' ||
+	sums, err := execDB(dst, "psql", "-X", "-qAt", "-c", `SELECT (SELECT sum(abalance) FROM pgbench_accounts) || ' ' ||
  (SELECT sum(bbalance) FROM pgbench_branches) || ' ' || (SELECT sum(tbalance) FROM pgbench_tellers) || ' ' ||
  (SELECT coalesce(sum(delta), 0) FROM pgbench_history)`)
 	f := strings.Fields(sums)
@@ -261,7 +262,7 @@ done`, stop, i, w))
 	if !cy.InvariantOK {
 		cy.Note += " TPC-B sums (accounts branches tellers history): " + sums
 	}
-	ids, err := psql(dst, "psql", "-X", "-qAt", "-c", "SELECT trim(filler) FROM pgbench_history WHERE filler IS NOT NULL")
+	ids, err := execDB(dst, "psql", "-X", "-qAt", "-c", "SELECT trim(filler) FROM pgbench_history WHERE filler IS NOT NULL")
 	if err != nil {
 		cy.Note += " ids: " + ids
 	}
@@ -360,9 +361,9 @@ func findPod(pods []api.PodResult, ns, name string) *api.PodResult {
 }
 
 // readAcks reads the workers' ack files of cycle i ("ID unix-seconds").
-func readAcks(t *testing.T, psql func(ns string, args ...string) (string, error), ns string, i int) []consistency.Ack {
+func readAcks(t *testing.T, execDB func(ns string, args ...string) (string, error), ns string, i int) []consistency.Ack {
 	t.Helper()
-	out, err := psql(ns, "sh", "-c", fmt.Sprintf("cat /tmp/acks-%d-*", i))
+	out, err := execDB(ns, "sh", "-c", fmt.Sprintf("cat /tmp/acks-%d-*", i))
 	if err != nil {
 		t.Fatalf("read acks: %v %s", err, out)
 	}
