@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,7 +215,7 @@ done`, stop, i, w))
 	}
 	acks := readAcks(t, execDB, app, i)
 	cy.Acks = len(acks)
-	cy.Stall = longestGap(acks, pod.FreezeStart.Time)
+	cy.Stall = consistency.MaxGap(acks, pod.FreezeStart.Truncate(time.Second))
 
 	dst := fmt.Sprintf("%s-r%d", app, i)
 	dbPV(t, c, class, dst, "node-b")
@@ -244,7 +243,7 @@ done`, stop, i, w))
 		cy.Note = fmt.Sprintf("restored server not ready: %v: %s", err, serverLog(t, c, dst))
 		return cy
 	}
-	if bad := logLines(serverLog(t, c, dst), "FATAL", "PANIC", "ERROR"); bad != "" {
+	if bad := consistency.LogErrors(serverLog(t, c, dst), "FATAL:", "PANIC:", "ERROR:"); bad != "" {
 		cy.Note = "restored server log: " + bad
 		return cy
 	}
@@ -382,23 +381,6 @@ func readAcks(t *testing.T, execDB func(ns string, args ...string) (string, erro
 	return acks
 }
 
-// longestGap is the longest time between two acknowledgements from the
-// freeze's start on (the write stall a client saw).
-func longestGap(acks []consistency.Ack, from time.Time) time.Duration {
-	var ts []time.Time
-	for _, a := range acks {
-		if !a.At.Before(from.Truncate(time.Second)) {
-			ts = append(ts, a.At)
-		}
-	}
-	slices.SortFunc(ts, time.Time.Compare)
-	var gap time.Duration
-	for j := 1; j < len(ts); j++ {
-		gap = max(gap, ts[j].Sub(ts[j-1]))
-	}
-	return gap
-}
-
 // serverLog is the restored postgres container's log.
 func serverLog(t *testing.T, c *cluster.Cluster, ns string) string {
 	raw, err := c.Client.CoreV1().Pods(ns).GetLogs("postgres-0", &corev1.PodLogOptions{Container: "postgres"}).DoRaw(t.Context())
@@ -406,28 +388,4 @@ func serverLog(t *testing.T, c *cluster.Cluster, ns string) string {
 		return "logs: " + err.Error()
 	}
 	return string(raw)
-}
-
-// clientSessionErrors are what PostgreSQL logs as FATAL for one client's
-// session (the readiness probe's pg_isready connecting before recovery is
-// done, or killed by its timeout on a loaded machine): the client's error,
-// not the server's.
-var clientSessionErrors = []string{"the database system is starting up", "the database system is not yet accepting connections",
-	"connection to client lost", "could not receive data from client", "unexpected EOF on client connection"}
-
-// logLines are the log's lines with any of the markers, joined.
-func logLines(log string, markers ...string) string {
-	var bad []string
-	for line := range strings.Lines(log) {
-		if slices.ContainsFunc(clientSessionErrors, func(r string) bool { return strings.Contains(line, r) }) {
-			continue
-		}
-		for _, m := range markers {
-			if strings.Contains(line, m+":") {
-				bad = append(bad, strings.TrimSpace(line))
-				break
-			}
-		}
-	}
-	return strings.Join(bad, " | ")
 }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -297,7 +296,7 @@ func cycle(t *testing.T, rec Recipe, d db, stagingDir, restoreDir string) Cycle 
 	}
 	close(acks)
 	<-collected
-	c.Stall = maxGap(all, start)
+	c.Stall = MaxGap(all, start)
 	c.Acks = len(all)
 	if !c.Captured {
 		return c
@@ -319,48 +318,4 @@ func cycle(t *testing.T, rec Recipe, d db, stagingDir, restoreDir string) Cycle 
 		_, c.InFreeze = AckCheck(all, nil, ready, releaseStart)
 	}
 	return c
-}
-
-// maxGap is the longest time between consecutive acknowledgements after
-// from (the stall a client saw around the freeze).
-func maxGap(acks []Ack, from time.Time) time.Duration {
-	acks = slices.Clone(acks)
-	slices.SortFunc(acks, func(a, b Ack) int { return a.At.Compare(b.At) })
-	var m time.Duration
-	prev := from
-	for _, a := range acks {
-		if a.At.Before(from) {
-			continue
-		}
-		if g := a.At.Sub(prev); g > m {
-			m = g
-		}
-		prev = a.At
-	}
-	return m
-}
-
-func lastLines(s string, n int) string {
-	ls := strings.Split(strings.TrimSpace(s), "\n")
-	if len(ls) > n {
-		ls = ls[len(ls)-n:]
-	}
-	return strings.Join(ls, " | ")
-}
-
-// logErrors returns the lines of a server log that match any marker.
-func logErrors(log string, markers ...string) string {
-	var bad []string
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "the database system is") { // a readiness probe's connection while starting
-			continue
-		}
-		for _, m := range markers {
-			if strings.Contains(l, m) {
-				bad = append(bad, strings.TrimSpace(l))
-				break
-			}
-		}
-	}
-	return lastLines(strings.Join(bad, "\n"), 3)
 }

@@ -102,10 +102,10 @@ func (m *mariadb) Verify(ctx context.Context, t *testing.T, dir string) (v verdi
 	defer srv.stop()
 	r := m.runner(sock)
 	if err := srv.waitUntil(2*time.Minute, func() bool { _, err := output(ctx, r, "mariadb-admin", "ping"); return err == nil }); err != nil {
-		v.Note = fmt.Sprintf("restored server: %v: %s", err, logErrors(srv.logText(), "[ERROR]"))
+		v.Note = fmt.Sprintf("restored server: %v: %s", err, LogErrors(srv.logText(), "[ERROR]"))
 		return v
 	}
-	if bad := logErrors(srv.logText(), "[ERROR]"); bad != "" {
+	if bad := LogErrors(srv.logText(), "[ERROR]"); bad != "" {
 		v.Note = "restored server log: " + bad
 		return v
 	}

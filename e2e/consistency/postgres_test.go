@@ -104,10 +104,10 @@ func (p *postgres) Verify(ctx context.Context, t *testing.T, dir string) (v verd
 	defer func() { killGroup(srv.cmd); <-srv.done }()
 	r := p.runner(sock)
 	if err := srv.waitUntil(2*time.Minute, func() bool { _, err := output(ctx, r, pgBin+"/pg_isready", "-q"); return err == nil }); err != nil {
-		v.Note = fmt.Sprintf("restored server: %v: %s", err, logErrors(srv.logText(), "FATAL", "PANIC"))
+		v.Note = fmt.Sprintf("restored server: %v: %s", err, LogErrors(srv.logText(), "FATAL", "PANIC"))
 		return v
 	}
-	if bad := logErrors(srv.logText(), "FATAL", "PANIC", "ERROR"); bad != "" {
+	if bad := LogErrors(srv.logText(), "FATAL", "PANIC", "ERROR"); bad != "" {
 		v.Note = "restored server log: " + bad
 		return v
 	}

@@ -169,3 +169,55 @@ func oneLine(s string, n int) string {
 	}
 	return s
 }
+
+// MaxGap is the longest time between consecutive acknowledgements after
+// from (the stall a client saw around the freeze).
+func MaxGap(acks []Ack, from time.Time) time.Duration {
+	acks = slices.Clone(acks)
+	slices.SortFunc(acks, func(a, b Ack) int { return a.At.Compare(b.At) })
+	var m time.Duration
+	prev := from
+	for _, a := range acks {
+		if a.At.Before(from) {
+			continue
+		}
+		if g := a.At.Sub(prev); g > m {
+			m = g
+		}
+		prev = a.At
+	}
+	return m
+}
+
+// clientSessionErrors are what a server logs as an error of one client's
+// session (a readiness probe connecting while the server starts, or killed
+// by its timeout on a loaded machine): the client's error, not the
+// server's.
+var clientSessionErrors = []string{"the database system is", "connection to client lost",
+	"could not receive data from client", "unexpected EOF on client connection"}
+
+// LogErrors returns the last lines of a server log that contain any marker,
+// client sessions' errors left out.
+func LogErrors(log string, markers ...string) string {
+	var bad []string
+	for _, l := range strings.Split(log, "\n") {
+		if slices.ContainsFunc(clientSessionErrors, func(e string) bool { return strings.Contains(l, e) }) {
+			continue
+		}
+		for _, m := range markers {
+			if strings.Contains(l, m) {
+				bad = append(bad, strings.TrimSpace(l))
+				break
+			}
+		}
+	}
+	return lastLines(strings.Join(bad, "\n"), 3)
+}
+
+func lastLines(s string, n int) string {
+	ls := strings.Split(strings.TrimSpace(s), "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, " | ")
+}

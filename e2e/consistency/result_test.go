@@ -47,3 +47,22 @@ func TestSummarize(t *testing.T) {
 		t.Error(b.String())
 	}
 }
+
+func TestMaxGap(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	acks := []Ack{{"c", t0.Add(5 * time.Second)}, {"a", t0.Add(-time.Second)}, {"b", t0.Add(time.Second)}}
+	if got := MaxGap(acks, t0); got != 4*time.Second {
+		t.Errorf("MaxGap = %s, want 4s (1s to 5s; the ack before from ignored)", got)
+	}
+}
+
+func TestLogErrorsLeavesClientSessionsOut(t *testing.T) {
+	log := `LOG: database system is ready
+FATAL:  the database system is starting up
+FATAL:  connection to client lost
+FATAL:  could not locate a valid checkpoint record
+`
+	if got := LogErrors(log, "FATAL:", "PANIC:"); got != "FATAL:  could not locate a valid checkpoint record" {
+		t.Errorf("LogErrors = %q: want only the server's own error", got)
+	}
+}
