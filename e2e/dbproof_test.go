@@ -14,7 +14,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -317,37 +316,10 @@ func applyRecipe(t *testing.T, kc client.Client, file, ns, class string) {
 }
 
 // dbPV is a local PersistentVolume of class on node, large enough for a
-// recipe's claim, writable by the database's user.
+// recipe's claim.
 func dbPV(t *testing.T, c *cluster.Cluster, class, name, node string) {
 	t.Helper()
-	dir := "/var/lib/quiesce-e2e-pv/" + name
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("4Gi")},
-			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			StorageClassName:              class,
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
-			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
-			}}}},
-		},
-	}
-	ctx := t.Context()
-	if _, err := c.Client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create PV %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = c.Client.CoreV1().PersistentVolumes().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
-		_ = os.RemoveAll(dir)
-	})
+	hostPV(t, c, name, class, node, "4Gi")
 }
 
 func findPod(pods []api.PodResult, ns, name string) *api.PodResult {

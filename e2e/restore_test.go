@@ -448,17 +448,28 @@ func labelNode(t *testing.T, c *cluster.Cluster, node, key, value string) {
 // statically), and returns its directory on the host.
 func localPV(t *testing.T, c *cluster.Cluster, ns, node string) string {
 	t.Helper()
-	dir := "/var/lib/quiesce-e2e-pv/" + ns
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	return hostPV(t, c, ns+"-db", "qe2e-"+ns, node, "64Mi")
+}
+
+// hostPV is a local PersistentVolume name of class on node, on a host
+// directory anyone may write (the database images run as their own user),
+// removed with the test; it returns the directory.
+func hostPV(t *testing.T, c *cluster.Cluster, name, class, node, size string) string {
+	t.Helper()
+	dir := "/var/lib/quiesce-e2e-pv/" + name
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
 	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: ns + "-db"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("64Mi")},
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
 			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			StorageClassName:              "qe2e-" + ns,
+			StorageClassName:              class,
 			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
 			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
 				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
