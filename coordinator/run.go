@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -54,6 +55,8 @@ type Coordinator struct {
 	Exec PodExecer
 	// Jobs runs the job form of backup-level hooks; nil fails them.
 	Jobs HookJobs
+	// Chunks bound each NodeBackup; zero means DefaultChunkLimits.
+	Chunks ChunkLimits
 }
 
 // Run takes the Backup to a final phase and returns it. It is idempotent: a
@@ -73,7 +76,7 @@ func (c *Coordinator) Run(ctx context.Context, key types.NamespacedName) (*api.B
 			return nil, err
 		}
 	}
-	if b.Status.NodeBackups == nil {
+	if !b.Status.Planned {
 		// Backup-level pre hooks run before any pod is frozen.
 		if failed, err := c.preBackupHooks(ctx, &b, log); err != nil {
 			return nil, err
@@ -139,26 +142,12 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 			c.Events.Eventf(b, corev1.EventTypeWarning, w.Reason, "%s", w.Message)
 		}
 	}
-	names := []string{}
-	nodes := make([]string, 0, len(plan.Nodes))
-	for n := range plan.Nodes {
-		nodes = append(nodes, n)
-	}
-	slices.Sort(nodes)
-	nbs := make([]api.NodeBackup, 0, len(nodes))
-	for _, node := range nodes {
-		nb := api.NodeBackup{ObjectMeta: metav1.ObjectMeta{
-			Namespace: b.Namespace, Name: b.Name + "-" + node,
-			Labels: map[string]string{LabelBackup: b.Name, LabelNode: node},
-		}}
-		nb.Spec = plan.Nodes[node]
-		nbs = append(nbs, nb)
-	}
+	nbs := NodeBackups(b, plan, c.chunks())
 	// Consistency groups start with their lowest order allowed to freeze.
 	gates := Gates(nbs)
 	for i := range nbs {
 		nb := &nbs[i]
-		nb.Spec.GroupGates = gates
+		nb.Spec.GroupGates = gatesFor(nb, gates)
 		node := nb.Spec.NodeName
 		if err := controllerutil.SetControllerReference(b, nb, c.Client.Scheme()); err != nil {
 			return fmt.Errorf("nodebackup %s: %w", nb.Name, err)
@@ -168,13 +157,20 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 		if err := c.Client.Create(ctx, nb); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("backup %s/%s: create nodebackup %s: %w", b.Namespace, b.Name, nb.Name, err)
 		}
-		log.Info("assigned pods to node", zap.String("node", node), zap.Int("pods", len(nb.Spec.Pods)), zap.String("nodeBackup", nb.Name))
-		names = append(names, nb.Name)
+		log.Info("assigned pods to node", zap.String("node", node), zap.Int("pods", len(nb.Spec.Pods)),
+			zap.Int("leftOut", len(nb.Spec.Results)), zap.String("nodeBackup", nb.Name))
 	}
 	return c.updateStatus(ctx, b, func(st *api.BackupStatus) {
-		st.NodeBackups = names
-		st.Pods = plan.Results
+		st.Planned, st.NodeBackupCount = true, len(nbs)
+		st.PodCounts = api.PodCounts{Total: len(plan.Results), InProgress: 0}
 	})
+}
+
+func (c *Coordinator) chunks() ChunkLimits {
+	if c.Chunks.Pods > 0 && c.Chunks.Bytes > 0 {
+		return c.Chunks
+	}
+	return DefaultChunkLimits
 }
 
 // agentNodes returns the nodes with a Running agent pod.
@@ -222,7 +218,8 @@ func (c *Coordinator) follow(ctx context.Context, b *api.Backup, log *zap.Logger
 		if err := c.openGates(ctx, list.Items, log); err != nil {
 			return false, nil, errGates{err}
 		}
-		done, err := c.fold(ctx, b, plannedResults(b, list.Items), list.Items, log)
+		pods, done := api.BackupReport(nil, list.Items)
+		done, err := c.fold(ctx, b, pods, done, log)
 		if err != nil {
 			return false, nil, errGates{err}
 		}
@@ -256,9 +253,10 @@ func (e errGates) Error() string { return e.err.Error() }
 // member's phase, into the NodeBackups whose gates changed. Each write
 // wakes the agents, which move their members on.
 func (c *Coordinator) openGates(ctx context.Context, nbs []api.NodeBackup, log *zap.Logger) error {
-	gates := Gates(nbs)
+	all := Gates(nbs)
 	for i := range nbs {
 		nb := &nbs[i]
+		gates := gatesFor(nb, all)
 		if !gatesChanged(nb, gates) {
 			continue
 		}
@@ -292,18 +290,19 @@ func (c *Coordinator) stopped(ctx context.Context, b *api.Backup, cause error, l
 	if err := c.Client.List(cctx, &list, client.InNamespace(b.Namespace), client.MatchingLabels{LabelBackup: b.Name}); err != nil {
 		return nil, fmt.Errorf("backup %s/%s: list nodebackups after timeout: %w", b.Namespace, b.Name, err)
 	}
-	planned := plannedResults(b, list.Items)
+	var timedOut []api.PodResult
 	for i := range list.Items {
 		nb := &list.Items[i]
 		for _, a := range nb.Spec.Pods {
 			if p := podStatus(nb, a.UID); p == nil || !final(p.Phase) {
-				planned = append(planned, api.PodResult{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Node: nb.Spec.NodeName,
+				timedOut = append(timedOut, api.PodResult{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Node: nb.Spec.NodeName,
 					Phase: api.PodFailed, Cause: api.CauseBackupTimeout, Reason: fmt.Sprintf("agent on node %s did not finish the pod within the backup timeout %s", nb.Spec.NodeName, c.timeout())})
 			}
 		}
 		nb.Spec.Pods = slices.DeleteFunc(nb.Spec.Pods, func(a api.PodAssignment) bool { p := podStatus(nb, a.UID); return p == nil || !final(p.Phase) })
 	}
-	if _, err := c.fold(cctx, b, planned, list.Items, log); err != nil {
+	pods, done := api.BackupReport(timedOut, list.Items)
+	if _, err := c.fold(cctx, b, pods, done, log); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -318,13 +317,22 @@ func podStatus(nb *api.NodeBackup, uid string) *api.PodResult {
 	return nil
 }
 
-// fold writes the aggregate status; it reports whether the backup is final.
-func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.PodResult, nbs []api.NodeBackup, log *zap.Logger) (bool, error) {
-	var done bool
+// fold writes the aggregate of the backup's report (api.BackupReport) into its
+// status, unless nothing changed; it reports whether the backup is final.
+// Once every pod is final, the report is stored with the objects.
+func (c *Coordinator) fold(ctx context.Context, b *api.Backup, pods []api.PodResult, done bool, log *zap.Logger) (bool, error) {
+	if !done {
+		// Counts only: an agent's write that changed no count (a pod going
+		// from Freezing to Frozen) costs no Backup write.
+		next := Aggregate(b.Status, pods, false)
+		foldBackupHooks(b, &next)
+		if equality.Semantic.DeepEqual(next, b.Status) {
+			return false, nil
+		}
+	}
 	var rec *recorded
 	err := c.updateStatus(ctx, b, func(st *api.BackupStatus) {
-		*st, done = Aggregate(*st, planned, nbs)
-		st.Errors, st.Warnings = messages(st.Pods)
+		*st = Aggregate(*st, pods, done)
 		if done && st.CompletionTimestamp == nil {
 			now := metav1.NewTime(c.now())
 			st.CompletionTimestamp = &now
@@ -333,7 +341,7 @@ func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.Pod
 		// status is written (a conflict retry reuses the outcome).
 		if done && c.Resources != nil {
 			if rec == nil {
-				rec = c.record(ctx, b, st, log)
+				rec = c.record(ctx, b, st, pods, log)
 			}
 			rec.apply(st)
 		}
@@ -342,27 +350,9 @@ func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.Pod
 	if done && err == nil && b.Status.Phase.Final() {
 		c.finished(b)
 		log.Info("backup finished", zap.String("phase", string(b.Status.Phase)),
-			zap.Int("pods", len(b.Status.Pods)), zap.Int("hooksFailed", b.Status.HooksFailed))
+			zap.Int("pods", b.Status.PodCounts.Total), zap.Int("hooksFailed", b.Status.HooksFailed))
 	}
 	return done, err
-}
-
-// plannedResults are the pods the plan left out, as recorded in status: the
-// pods that no NodeBackup holds.
-func plannedResults(b *api.Backup, nbs []api.NodeBackup) []api.PodResult {
-	assigned := map[string]bool{}
-	for _, nb := range nbs {
-		for _, a := range nb.Spec.Pods {
-			assigned[a.UID] = true
-		}
-	}
-	var out []api.PodResult
-	for _, p := range b.Status.Pods {
-		if !assigned[p.UID] {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func (c *Coordinator) fail(ctx context.Context, b *api.Backup, reason string) {
@@ -412,6 +402,6 @@ func (c *Coordinator) finished(b *api.Backup) {
 			typ = corev1.EventTypeWarning
 		}
 		c.Events.Eventf(b, typ, "Backup"+string(st.Phase), "%d pods, %d hooks failed, %d errors, %d warnings",
-			len(st.Pods), st.HooksFailed, len(st.Errors), len(st.Warnings))
+			st.PodCounts.Total, st.HooksFailed, len(st.Errors), len(st.Warnings))
 	}
 }

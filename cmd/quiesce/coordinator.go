@@ -103,7 +103,7 @@ Exits non-zero when the Backup ends Failed.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "backup %s/%s: %s (%d pods, %d hooks failed)\n", b.Namespace, b.Name, b.Status.Phase, len(b.Status.Pods), b.Status.HooksFailed)
+			fmt.Fprintf(cmd.OutOrStdout(), "backup %s/%s: %s (%d pods, %d hooks failed)\n", b.Namespace, b.Name, b.Status.Phase, b.Status.PodCounts.Total, b.Status.HooksFailed)
 			if b.Status.Phase == api.BackupPhaseFailed {
 				return fmt.Errorf("backup %s/%s failed: %v", b.Namespace, b.Name, b.Status.Errors)
 			}
@@ -186,12 +186,12 @@ type repoRecorder struct {
 	dyn   dynamic.Interface
 }
 
-func (r *repoRecorder) Record(ctx context.Context, b *api.Backup) (api.BackupProgress, []string, error) {
+func (r *repoRecorder) Record(ctx context.Context, b *api.Backup, pods []api.PodResult) (api.BackupProgress, []string, error) {
 	e, err := openRepository(ctx, r.rf, true, r.log)
 	if err != nil {
 		return api.BackupProgress{}, nil, err
 	}
 	defer e.Close(context.WithoutCancel(ctx)) //nolint:errcheck
 	rec := &resources.Recorder{Discovery: r.disco, Dynamic: r.dyn, Store: &resources.RepoStore{Engine: e}}
-	return rec.Record(ctx, b)
+	return rec.Record(ctx, b, pods)
 }
