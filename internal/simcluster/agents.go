@@ -76,8 +76,28 @@ type Agents struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	errs   []error
-	// Work is the simulated work done (hooks, captures, uploads), summed.
-	Work atomic.Int64
+	// Nodes holds each running agent's simulated work.
+	Nodes map[string]*NodeStats
+}
+
+// NodeStats is one simulated node's work.
+type NodeStats struct {
+	// FreezeWork sums the hooks' and captures' simulated time (what holds
+	// a capture slot); MaxUpload is its longest upload.
+	FreezeWork, MaxUpload atomic.Int64
+	// PeakCaptures is the most captures of ungrouped pods that ran at
+	// once (group members take no capture slot: they freeze together).
+	active, PeakCaptures atomic.Int64
+}
+
+func (n *NodeStats) captureStarted() {
+	cur := n.active.Add(1)
+	for {
+		peak := n.PeakCaptures.Load()
+		if cur <= peak || n.PeakCaptures.CompareAndSwap(peak, cur) {
+			return
+		}
+	}
 }
 
 // StartAgents runs the real agent loop for every node of l but the silent
@@ -97,7 +117,7 @@ func StartAgents(ctx context.Context, l Layout, o AgentOptions) (*Agents, error)
 		byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], p)
 	}
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a := &Agents{cancel: cancel}
+	a := &Agents{cancel: cancel, Nodes: map[string]*NodeStats{}}
 	for _, node := range l.Nodes {
 		if l.Silent[node] {
 			continue
@@ -112,11 +132,13 @@ func StartAgents(ctx context.Context, l Layout, o AgentOptions) (*Agents, error)
 			cancel()
 			return nil, err
 		}
-		rt := a.runtime(o.Timing, byNode[node])
+		stats := &NodeStats{}
+		a.Nodes[node] = stats
+		rt := runtimeOf(o.Timing, byNode[node], stats)
 		log := o.Log.With(zap.String("node", node))
 		ag := &agent.Agent{Node: node, Namespace: Namespace, Client: ac, Journal: j,
 			Hooks:        tracedHooks{inner: &agent.CRIHooks{Runtime: rt, Log: log}, trace: o.Trace},
-			Volumes:      &fakeVolumes{t: o.Timing, trace: o.Trace, work: &a.Work},
+			Volumes:      &fakeVolumes{t: o.Timing, trace: o.Trace, stats: stats},
 			CaptureSlots: max(1, o.CaptureSlots), Log: log}
 		a.wg.Add(1)
 		go func() {
@@ -140,9 +162,9 @@ func (a *Agents) Stop() error {
 	return errors.Join(a.errs...)
 }
 
-// runtime is a fake container runtime holding pods' containers, whose hook
-// commands take Timing.Hook and fail at its rate.
-func (a *Agents) runtime(t Timing, pods []corev1.Pod) *fake.Runtime {
+// runtimeOf is a fake container runtime holding pods' containers, whose
+// hook commands take Timing.Hook and fail at its rate.
+func runtimeOf(t Timing, pods []corev1.Pod, stats *NodeStats) *fake.Runtime {
 	rt := fake.New()
 	for _, p := range pods {
 		for _, ct := range p.Spec.Containers {
@@ -151,7 +173,7 @@ func (a *Agents) runtime(t Timing, pods []corev1.Pod) *fake.Runtime {
 	}
 	prog := func(ctx context.Context, stdio fake.Stdio) int {
 		d := t.draw(t.Hook)
-		a.Work.Add(int64(d))
+		stats.FreezeWork.Add(int64(d))
 		if sleep(ctx, d) != nil {
 			return 137
 		}
@@ -170,13 +192,17 @@ func (a *Agents) runtime(t Timing, pods []corev1.Pod) *fake.Runtime {
 type fakeVolumes struct {
 	t     Timing
 	trace *Trace
-	work  *atomic.Int64
+	stats *NodeStats
 }
 
 func (v *fakeVolumes) Capture(ctx context.Context, _ agent.BackupRef, pod *api.PodAssignment, _ bool) ([]api.VolumeResult, error) {
 	v.trace.add(pod, StepCapture)
+	if pod.Group == nil {
+		v.stats.captureStarted()
+		defer v.stats.active.Add(-1)
+	}
 	d := v.t.draw(v.t.Capture)
-	v.work.Add(int64(d))
+	v.stats.FreezeWork.Add(int64(d))
 	if err := sleep(ctx, d); err != nil {
 		return nil, err
 	}
@@ -192,7 +218,12 @@ func (v *fakeVolumes) Capture(ctx context.Context, _ agent.BackupRef, pod *api.P
 
 func (v *fakeVolumes) Upload(ctx context.Context, _ agent.BackupRef, pod *api.PodAssignment, captured []api.VolumeResult) ([]api.VolumeResult, error) {
 	d := v.t.draw(v.t.Upload)
-	v.work.Add(int64(d))
+	for {
+		m := v.stats.MaxUpload.Load()
+		if int64(d) <= m || v.stats.MaxUpload.CompareAndSwap(m, int64(d)) {
+			break
+		}
+	}
 	if err := sleep(ctx, d); err != nil {
 		return nil, err
 	}
