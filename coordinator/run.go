@@ -260,18 +260,24 @@ func (c *Coordinator) openGates(ctx context.Context, nbs []api.NodeBackup, log *
 		if !gatesChanged(nb, gates) {
 			continue
 		}
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			var cur api.NodeBackup
-			if err := c.Client.Get(ctx, client.ObjectKeyFromObject(nb), &cur); err != nil {
-				return err
-			}
-			cur.Spec.GroupGates = gates
-			return c.Client.Update(ctx, &cur)
-		})
+		// The NodeBackup as just listed is usually current: write it as it
+		// is, and read it again only when an agent wrote it meanwhile.
+		cur := nb.DeepCopy()
+		cur.Spec.GroupGates = gates
+		err := c.Client.Update(ctx, cur)
+		if apierrors.IsConflict(err) {
+			err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				if err := c.Client.Get(ctx, client.ObjectKeyFromObject(nb), cur); err != nil {
+					return err
+				}
+				cur.Spec.GroupGates = gates
+				return c.Client.Update(ctx, cur)
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("nodebackup %s/%s: update group gates: %w", nb.Namespace, nb.Name, err)
 		}
-		log.Info("group gates", zap.String("nodeBackup", nb.Name), zap.Any("gates", gates))
+		log.Debug("group gates", zap.String("nodeBackup", nb.Name), zap.Any("gates", gates))
 	}
 	return nil
 }

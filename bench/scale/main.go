@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -89,6 +90,10 @@ func main() {
 		{name: "200 nodes, 10 never answer (1000 pods, deadline 90s)", spec: simcluster.Spec{Nodes: 200, Pods: 1000, Silent: 10, Seed: 4},
 			slots: 1, timeout: 90 * time.Second},
 	}
+	// A signal ends the case, whose deferred cleanup stops its etcd and
+	// API server (they run in process groups of their own).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var results []result
 	start := time.Now()
 	for _, c := range cases {
@@ -96,7 +101,7 @@ func main() {
 			continue
 		}
 		log.Printf("case %q", c.name)
-		r, err := runCase(context.Background(), c, *work, *quiesce, *failRate)
+		r, err := runCase(ctx, c, *work, *quiesce, *failRate)
 		if err != nil {
 			log.Fatalf("case %q: %v", c.name, err)
 		}

@@ -122,7 +122,10 @@ func StartAgents(ctx context.Context, l Layout, o AgentOptions) (*Agents, error)
 		if l.Silent[node] {
 			continue
 		}
-		ac, err := client.NewWithWatch(o.Config, client.Options{Scheme: o.Scheme})
+		// client-go's default rate, as `quiesce agent` has.
+		cfg := rest.CopyConfig(o.Config)
+		cfg.QPS, cfg.Burst = 0, 0
+		ac, err := client.NewWithWatch(cfg, client.Options{Scheme: o.Scheme})
 		if err != nil {
 			cancel()
 			return nil, err
