@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,14 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
-	"github.com/quiesce-dev/quiesce/internal/kwait"
 )
 
 // Labels of NodeBackups: the Backup they belong to, and the node whose
@@ -148,22 +147,60 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 	for i := range nbs {
 		nb := &nbs[i]
 		nb.Spec.GroupGates = gatesFor(nb, gates)
-		node := nb.Spec.NodeName
 		if err := controllerutil.SetControllerReference(b, nb, c.Client.Scheme()); err != nil {
 			return fmt.Errorf("nodebackup %s: %w", nb.Name, err)
 		}
+	}
+	// Written a few at a time: one after the other, 200 nodes waited on
+	// 200 round trips before the last agent could start.
+	err = forEach(ctx, len(nbs), createParallelism, func(ctx context.Context, i int) error {
+		nb := &nbs[i]
 		// A NodeBackup that exists was written by an earlier run of this
 		// coordinator, and its agent may be working on it: leave it be.
 		if err := c.Client.Create(ctx, nb); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("backup %s/%s: create nodebackup %s: %w", b.Namespace, b.Name, nb.Name, err)
 		}
-		log.Info("assigned pods to node", zap.String("node", node), zap.Int("pods", len(nb.Spec.Pods)),
+		log.Info("assigned pods to node", zap.String("node", nb.Spec.NodeName), zap.Int("pods", len(nb.Spec.Pods)),
 			zap.Int("leftOut", len(nb.Spec.Results)), zap.String("nodeBackup", nb.Name))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return c.updateStatus(ctx, b, func(st *api.BackupStatus) {
 		st.Planned, st.NodeBackupCount = true, len(nbs)
 		st.PodCounts = api.PodCounts{Total: len(plan.Results), InProgress: 0}
 	})
+}
+
+// createParallelism bounds the NodeBackup creates in flight.
+const createParallelism = 8
+
+// forEach calls fn for 0..n-1, at most par at a time, and returns the
+// first error (the calls not started then are not made).
+func forEach(ctx context.Context, n, par int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(ctx, i); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
 }
 
 func (c *Coordinator) chunks() ChunkLimits {
@@ -186,60 +223,6 @@ func (c *Coordinator) agentNodes(ctx context.Context) (map[string]bool, error) {
 		}
 	}
 	return nodes, nil
-}
-
-// follow watches the Backup's NodeBackups and updates its status on every
-// change until all pods are final or the timeout passes.
-func (c *Coordinator) follow(ctx context.Context, b *api.Backup, log *zap.Logger) (*api.Backup, error) {
-	deadline := c.now().Add(c.timeout())
-	if b.Status.StartTimestamp != nil {
-		deadline = b.Status.StartTimestamp.Add(c.timeout())
-	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	sel := client.MatchingLabels{LabelBackup: b.Name}
-	var final *api.Backup
-	err := kwait.Until(ctx, func(ctx context.Context) ([]watch.Interface, error) {
-		w, err := c.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(b.Namespace), sel,
-			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: kwait.FromCache}})
-		if err != nil {
-			return nil, err
-		}
-		return []watch.Interface{w}, nil
-	}, func(ctx context.Context) (bool, kwait.Seen, error) {
-		var list api.NodeBackupList
-		if err := c.Client.List(ctx, &list, client.InNamespace(b.Namespace), sel); err != nil {
-			return false, nil, err
-		}
-		seen := kwait.Seen{}
-		for i := range list.Items {
-			seen.Add(&list.Items[i])
-		}
-		if err := c.openGates(ctx, list.Items, log); err != nil {
-			return false, nil, errGates{err}
-		}
-		pods, done := api.BackupReport(nil, list.Items)
-		done, err := c.fold(ctx, b, pods, done, log)
-		if err != nil {
-			return false, nil, errGates{err}
-		}
-		if done {
-			final = b
-		}
-		return done, seen, nil
-	})
-	var fatal errGates
-	switch {
-	case final != nil:
-		return final, nil
-	case errors.As(err, &fatal):
-		return nil, fatal.err
-	default:
-		if err == nil {
-			err = ctx.Err()
-		}
-		return c.stopped(ctx, b, err, log)
-	}
 }
 
 // errGates carries an error of the coordinator's own writes (gates,
@@ -277,6 +260,7 @@ func (c *Coordinator) openGates(ctx context.Context, nbs []api.NodeBackup, log *
 		if err != nil {
 			return fmt.Errorf("nodebackup %s/%s: update group gates: %w", nb.Namespace, nb.Name, err)
 		}
+		*nb = *cur // as written: the caller's view stays current
 		log.Debug("group gates", zap.String("nodeBackup", nb.Name), zap.Any("gates", gates))
 	}
 	return nil

@@ -65,7 +65,7 @@ type Layout struct {
 // NodeName is the i-th simulated node's name.
 func NodeName(i int) string { return fmt.Sprintf("sim-node-%03d", i) }
 
-// Plan lays out s: pods round-robin over the nodes, kinds in a fixed
+// Plan lays out s: pods spread evenly over the nodes, kinds in a fixed
 // mix, groups of 2-10 members on different nodes. The same seed gives
 // the same cluster.
 func Plan(s Spec) Layout {
@@ -87,7 +87,8 @@ func Plan(s Spec) Layout {
 	for i := range s.Pods {
 		ns := fmt.Sprintf("sim-%02d", i%nss)
 		name := fmt.Sprintf("app-%05d", i)
-		node := l.Nodes[i%len(l.Nodes)]
+		// Shifted each round, so that every node gets every kind.
+		node := l.Nodes[(i+i/len(l.Nodes))%len(l.Nodes)]
 		kind := kindOf(i)
 		if kind == KindGroup && l.Silent[node] {
 			kind = KindSingle // a group stuck on a silent node would only measure the timeout twice
