@@ -56,6 +56,21 @@ type Coordinator struct {
 	Jobs HookJobs
 	// Chunks bound each NodeBackup; zero means DefaultChunkLimits.
 	Chunks ChunkLimits
+	// ProgressInterval spaces the Backup's status writes while it runs;
+	// zero means DefaultProgressInterval.
+	ProgressInterval time.Duration
+
+	lastProgress time.Time
+}
+
+// DefaultProgressInterval spaces a running Backup's progress writes.
+const DefaultProgressInterval = 2 * time.Second
+
+func (c *Coordinator) progressInterval() time.Duration {
+	if c.ProgressInterval > 0 {
+		return c.ProgressInterval
+	}
+	return DefaultProgressInterval
 }
 
 // Run takes the Backup to a final phase and returns it. It is idempotent: a
@@ -319,6 +334,14 @@ func (c *Coordinator) fold(ctx context.Context, b *api.Backup, pods []api.PodRes
 		if equality.Semantic.DeepEqual(next, b.Status) {
 			return false, nil
 		}
+		// Progress is for people: written at most every ProgressInterval,
+		// so that it does not take the request budget the group gates
+		// need. The final status is always written.
+		now := c.now()
+		if !c.lastProgress.IsZero() && now.Sub(c.lastProgress) < c.progressInterval() {
+			return false, nil
+		}
+		c.lastProgress = now
 	}
 	var rec *recorded
 	err := c.updateStatus(ctx, b, func(st *api.BackupStatus) {
@@ -357,6 +380,20 @@ func (c *Coordinator) fail(ctx context.Context, b *api.Backup, reason string) {
 // updateStatus applies mutate to the latest Backup and writes its status,
 // retrying on conflicts; b is refreshed with the result.
 func (c *Coordinator) updateStatus(ctx context.Context, b *api.Backup, mutate func(*api.BackupStatus)) error {
+	// b is usually the Backup as this coordinator last wrote it: write from
+	// it, and read the Backup again only when someone else wrote it.
+	if b.ResourceVersion != "" {
+		cur := b.DeepCopy()
+		mutate(&cur.Status)
+		err := c.Client.Status().Update(ctx, cur)
+		if err == nil {
+			*b = *cur
+			return nil
+		}
+		if !apierrors.IsConflict(err) {
+			return fmt.Errorf("backup %s/%s: update status: %w", b.Namespace, b.Name, err)
+		}
+	}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var cur api.Backup
 		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(b), &cur); err != nil {
