@@ -47,10 +47,12 @@ func (c *Coordinator) follow(ctx context.Context, b *api.Backup, log *zap.Logger
 		switch {
 		case final != nil:
 			return final, nil
+		case ctx.Err() != nil:
+			// The backup's deadline, even when it cut one of our own writes
+			// short: the pods not final fail with it.
+			return c.stopped(ctx, b, ctx.Err(), log)
 		case errors.As(err, &fatal):
 			return nil, fatal.err
-		case ctx.Err() != nil:
-			return c.stopped(ctx, b, ctx.Err(), log)
 		}
 		// The watch ended (the API server's timeout) or failed (its
 		// resource version expired): list again, after a pause if failed.

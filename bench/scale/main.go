@@ -277,10 +277,8 @@ func runCase(ctx context.Context, c scaleCase, work, quiesce string, failRate fl
 				freezes = append(freezes, p.ControlOverhead.Duration)
 			}
 		}
-		if name == names[0] {
-			// Checked once: the trace orders the first backup's steps (a
-			// pod's second backup reuses its trace entries).
-			res.problems = append(res.problems, simcluster.Check(l, report, trace)...)
+		for _, p := range simcluster.Check(l, name, report, trace) {
+			res.problems = append(res.problems, name+": "+p)
 		}
 	}
 	if res.peakCaptures > int64(c.slots) {

@@ -198,8 +198,8 @@ type fakeVolumes struct {
 	stats *NodeStats
 }
 
-func (v *fakeVolumes) Capture(ctx context.Context, _ agent.BackupRef, pod *api.PodAssignment, _ bool) ([]api.VolumeResult, error) {
-	v.trace.add(pod, StepCapture)
+func (v *fakeVolumes) Capture(ctx context.Context, b agent.BackupRef, pod *api.PodAssignment, _ bool) ([]api.VolumeResult, error) {
+	v.trace.add(b.Name, pod, StepCapture)
 	if pod.Group == nil {
 		v.stats.captureStarted()
 		defer v.stats.active.Add(-1)
@@ -250,13 +250,13 @@ type tracedHooks struct {
 }
 
 func (h tracedHooks) Freeze(ctx context.Context, backup string, pod *api.PodAssignment) (agent.Thaw, []api.HookResult, bool) {
-	h.trace.add(pod, StepFreezeStart)
+	h.trace.add(backup, pod, StepFreezeStart)
 	thaw, res, ok := h.inner.Freeze(ctx, backup, pod)
-	h.trace.add(pod, StepFrozen)
+	h.trace.add(backup, pod, StepFrozen)
 	return func(ctx context.Context, captureOK bool) ([]api.HookResult, bool) {
-		h.trace.add(pod, StepThawStart)
+		h.trace.add(backup, pod, StepThawStart)
 		r, ok := thaw(ctx, captureOK)
-		h.trace.add(pod, StepThawed)
+		h.trace.add(backup, pod, StepThawed)
 		return r, ok
 	}, res, ok
 }

@@ -3,6 +3,7 @@ package simcluster
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,20 +28,20 @@ const (
 type Trace struct {
 	mu    sync.Mutex
 	seq   int
-	steps map[string]map[Step]int // namespace/name -> step -> seq (first)
+	steps map[string]map[Step]int // backup/namespace/name -> step -> seq (first)
 }
 
 // NewTrace returns an empty trace.
 func NewTrace() *Trace { return &Trace{steps: map[string]map[Step]int{}} }
 
-func (t *Trace) add(pod *api.PodAssignment, s Step) {
+func (t *Trace) add(backup string, pod *api.PodAssignment, s Step) {
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seq++
-	k := pod.Namespace + "/" + pod.Name
+	k := backup + "/" + pod.Namespace + "/" + pod.Name
 	if t.steps[k] == nil {
 		t.steps[k] = map[Step]int{}
 	}
@@ -49,11 +50,16 @@ func (t *Trace) add(pod *api.PodAssignment, s Step) {
 	}
 }
 
-func (t *Trace) snapshot() map[string]map[Step]int {
+// snapshot is backup's steps by namespace/name.
+func (t *Trace) snapshot(backup string) map[string]map[Step]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make(map[string]map[Step]int, len(t.steps))
-	for k, v := range t.steps {
+	for bk, v := range t.steps {
+		k, ok := strings.CutPrefix(bk, backup+"/")
+		if !ok {
+			continue
+		}
 		m := make(map[Step]int, len(v))
 		for s, n := range v {
 			m[s] = n
@@ -63,11 +69,11 @@ func (t *Trace) snapshot() map[string]map[Step]int {
 	return out
 }
 
-// Check judges a finished backup of l from its per-pod report and the
-// trace: every pod of l is in the report and final; every group whose
+// Check judges the finished backup of l named backup from its per-pod
+// report and the trace: every pod of l is in the report and final; every group whose
 // members all completed froze in ascending order, captured only once all
 // were frozen, and thawed in descending order. It returns what is wrong.
-func Check(l Layout, report []api.PodResult, t *Trace) []string {
+func Check(l Layout, backup string, report []api.PodResult, t *Trace) []string {
 	var bad []string
 	byName := map[string]api.PodResult{}
 	for _, p := range report {
@@ -89,7 +95,7 @@ func Check(l Layout, report []api.PodResult, t *Trace) []string {
 			bad = append(bad, fmt.Sprintf("pod %s on a silent node: %s (%s), want failed by the backup's timeout", k, r.Phase, r.Cause))
 		}
 	}
-	steps := t.snapshot()
+	steps := t.snapshot(backup)
 	groups := make([]string, 0, len(l.Groups))
 	for g := range l.Groups {
 		groups = append(groups, g)

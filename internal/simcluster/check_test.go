@@ -56,9 +56,9 @@ func TestCheckFindsDisorder(t *testing.T) {
 		step Step
 	}{{a, StepFreezeStart}, {a, StepFrozen}, {b, StepFreezeStart}, {b, StepFrozen}, {a, StepCapture}, {b, StepCapture},
 		{a, StepThawStart}, {a, StepThawed}, {b, StepThawStart}, {b, StepThawed}} { // a thaws first: wrong
-		tr.add(s.p, s.step)
+		tr.add("b", s.p, s.step)
 	}
-	got := strings.Join(Check(l, report, tr), "\n")
+	got := strings.Join(Check(l, "b", report, tr), "\n")
 	for _, want := range []string{"pod ns/c: Uploading, not final", "group ns/g: ns/a (order 1) began thawing before ns/b (order 2) was thawed"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("check lacks %q:\n%s", want, got)

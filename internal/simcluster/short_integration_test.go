@@ -79,7 +79,7 @@ func TestShortScaleRun(t *testing.T) {
 	if !done || !got.Status.Phase.Final() || got.Status.PodCounts.Total != len(l.Pods) {
 		t.Fatalf("backup %s, done %v, counts %+v: want final with %d pods", got.Status.Phase, done, got.Status.PodCounts, len(l.Pods))
 	}
-	if bad := simcluster.Check(l, report, trace); len(bad) > 0 {
+	if bad := simcluster.Check(l, b.Name, report, trace); len(bad) > 0 {
 		t.Fatalf("%d problems:\n%s", len(bad), strings.Join(bad, "\n"))
 	}
 	t.Logf("backup %s: %+v", got.Status.Phase, got.Status.PodCounts)
