@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,13 +32,15 @@ func (c *Coordinator) follow(ctx context.Context, b *api.Backup, log *zap.Logger
 	defer cancel()
 	ns, sel := client.InNamespace(b.Namespace), client.MatchingLabels{LabelBackup: b.Name}
 	for {
-		var list api.NodeBackupList
-		if err := c.Client.List(ctx, &list, ns, sel); err != nil {
+		// The watch is opened before the list, so that no change falls
+		// between them; the view drops what the list already has.
+		w, err := c.Client.Watch(ctx, &api.NodeBackupList{}, ns, sel)
+		if err != nil {
 			return c.stopped(ctx, b, err, log)
 		}
-		w, err := c.Client.Watch(ctx, &api.NodeBackupList{}, ns, sel,
-			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion, AllowWatchBookmarks: true}})
-		if err != nil {
+		var list api.NodeBackupList
+		if err := c.Client.List(ctx, &list, ns, sel); err != nil {
+			w.Stop()
 			return c.stopped(ctx, b, err, log)
 		}
 		view := newNodeBackupView(list.Items)
@@ -143,7 +146,7 @@ func (v *nodeBackupView) items() []api.NodeBackup {
 }
 
 // apply applies a watch event; it reports whether the view changed (a
-// bookmark, or a version it already has, does not). An error event is
+// bookmark, or a version no newer than the one it has, does not). An error event is
 // returned as an error.
 func (v *nodeBackupView) apply(ev watch.Event) (bool, error) {
 	switch ev.Type {
@@ -164,9 +167,23 @@ func (v *nodeBackupView) apply(ev watch.Event) (bool, error) {
 		delete(v.byName, nb.Name)
 		return had, nil
 	}
-	if cur, ok := v.byName[nb.Name]; ok && cur.ResourceVersion == nb.ResourceVersion {
+	if cur, ok := v.byName[nb.Name]; ok && !newer(nb.ResourceVersion, cur.ResourceVersion) {
 		return false, nil
 	}
 	v.byName[nb.Name] = *nb
 	return true, nil
+}
+
+// newer reports whether resource version a is after b. The API server's
+// versions are etcd revisions: a watch opened before a list may deliver
+// a version older than the list's, which must not replace it (gates
+// computed from it could close what is open). Versions that are not
+// numbers are newer when different.
+func newer(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA != nil || errB != nil {
+		return a != b
+	}
+	return x > y
 }

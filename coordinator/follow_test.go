@@ -23,6 +23,7 @@ func TestNodeBackupViewApply(t *testing.T) {
 		changed bool
 	}{
 		{watch.Event{Type: watch.Modified, Object: viewNB("b-node-a", "4")}, false}, // the version listed
+		{watch.Event{Type: watch.Modified, Object: viewNB("b-node-a", "3")}, false}, // older than it
 		{watch.Event{Type: watch.Bookmark, Object: viewNB("", "9")}, false},
 		{watch.Event{Type: watch.Modified, Object: viewNB("b-node-a", "7")}, true},
 		{watch.Event{Type: watch.Added, Object: viewNB("b-node-c", "8")}, true},
