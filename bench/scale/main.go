@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -38,8 +39,10 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/fsbackup"
 	"github.com/quiesce-dev/quiesce/internal/simcluster"
 	"github.com/quiesce-dev/quiesce/internal/testenv"
+	"github.com/quiesce-dev/quiesce/resources"
 )
 
 // scaleCase is one measured scenario.
@@ -77,7 +80,7 @@ func main() {
 	work := flag.String("work", "/tmp/scale-bench", "work directory (etcd data, logs, repositories)")
 	quiesce := flag.String("quiesce", "bin/quiesce", "quiesce binary (the coordinator)")
 	out := flag.String("out", "", "also write the markdown report here")
-	only := flag.String("case", "", "run only the cases whose name contains this")
+	only := flag.String("case", "", "run only the cases whose name contains one of these (comma-separated)")
 	failRate := flag.Float64("fail-rate", 0.02, "chance each simulated hook, capture and upload fails")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard()) // the bench reads the API, not controller-runtime's logs
@@ -97,7 +100,7 @@ func main() {
 	var results []result
 	start := time.Now()
 	for _, c := range cases {
-		if *only != "" && !strings.Contains(c.name, *only) {
+		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(o string) bool { return strings.Contains(c.name, o) }) {
 			continue
 		}
 		log.Printf("case %q", c.name)
@@ -271,7 +274,12 @@ func runCase(ctx context.Context, c scaleCase, work, quiesce string, failRate fl
 				res.largest, res.largestName = size, fmt.Sprintf("NodeBackup (%d pods)", len(nbs.Items[i].Spec.Pods)+len(nbs.Items[i].Spec.Results))
 			}
 		}
-		report, _ := api.BackupReport(nil, nbs.Items)
+		// The report as stored in the repository: the pods the coordinator
+		// failed itself (the deadline) are in it, not in the NodeBackups.
+		report, err := storedReport(ctx, dir, name)
+		if err != nil {
+			return res, err
+		}
 		for _, p := range report {
 			if p.ControlOverhead != nil && p.Phase == api.PodCompleted {
 				freezes = append(freezes, p.ControlOverhead.Duration)
@@ -412,4 +420,20 @@ func sampleHeap(peak *atomic.Uint64) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
+}
+
+// storedReport reads the per-pod report of backup from the case's
+// repository.
+func storedReport(ctx context.Context, dir, backup string) ([]api.PodResult, error) {
+	e, err := fsbackup.Open(ctx, fsbackup.Config{Path: filepath.Join(dir, "repo"), Password: "scale-bench",
+		CacheDir: filepath.Join(dir, "cache-bench"), Client: "bench@scale"})
+	if err != nil {
+		return nil, fmt.Errorf("open the repository: %w", err)
+	}
+	defer e.Close(context.WithoutCancel(ctx)) //nolint:errcheck
+	doc, err := (&resources.RepoStore{Engine: e}).Load(ctx, backup)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", backup, err)
+	}
+	return doc.Pods, nil
 }
