@@ -30,11 +30,15 @@ type Agent struct {
 	Paths PathResolver
 	// CaptureSlots bounds concurrent captures (and so concurrent freezes).
 	CaptureSlots int
-	Log          *zap.Logger
-	Metrics      *metrics.Agent       // may be nil
-	Events       record.EventRecorder // may be nil
-	Logs         LogStore             // may be nil
-	Now          func() time.Time
+	// StatusInterval spaces the NodeBackup status writes (results reported
+	// meanwhile go in one write per NodeBackup); 0 means
+	// DefaultStatusInterval, negative writes at once.
+	StatusInterval time.Duration
+	Log            *zap.Logger
+	Metrics        *metrics.Agent       // may be nil
+	Events         record.EventRecorder // may be nil
+	Logs           LogStore             // may be nil
+	Now            func() time.Time
 	// Restore, if set, runs alongside: this node's NodeRestores.
 	Restore *Restorer
 	// PodOnNode reports whether a pod (by UID) is still on the node; staged
@@ -59,7 +63,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.slots = make(chan struct{}, max(1, a.CaptureSlots))
 	a.started = map[string]bool{}
 	a.turns = map[string]*groupTurn{}
-	a.status = newStatusWriter(a.Client, a.Namespace, a.Log)
+	a.status = newStatusWriter(a.Client, a.Namespace, a.Log, a.statusInterval())
 	// The status writer outlives ctx: pods still thawing after a shutdown
 	// request report their results before Run returns.
 	stopWriter := a.status.start(ctx)
@@ -95,6 +99,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.pruneStagingLoop(ctx) }()
 	return a.watch(ctx)
+}
+
+// DefaultStatusInterval spaces an agent's status writes: short next to a
+// freeze's hooks and capture, long enough to batch a busy node's changes.
+const DefaultStatusInterval = 200 * time.Millisecond
+
+func (a *Agent) statusInterval() time.Duration {
+	switch {
+	case a.StatusInterval < 0:
+		return 0
+	case a.StatusInterval == 0:
+		return DefaultStatusInterval
+	}
+	return a.StatusInterval
 }
 
 // finalRecord is a pod's journal record once its backup has ended: its

@@ -105,7 +105,7 @@ func TestConsistencyGroupAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Status.Phase != api.BackupPhaseCompleted {
-		t.Fatalf("backup %s: %+v", res.Status.Phase, res.Status.Pods)
+		t.Fatalf("backup %s: %+v", res.Status.Phase, res.Status)
 	}
 	got := slices.Clone(st.log)
 	want := []string{"freeze proxy", "freeze db", "freeze cache"}

@@ -23,6 +23,10 @@ type statusWriter[R any] struct {
 	kind string // for logs: "nodeBackup", "nodeRestore"
 	log  *zap.Logger
 	uid  func(R) string
+	// every spaces the writes: results reported meanwhile are written
+	// together, one write per object, so a node with hundreds of pods
+	// changing phase costs a few writes a second, not one per change.
+	every time.Duration
 	// write merges results (by pod UID) into the named object's status.
 	write func(ctx context.Context, name string, results map[string]R) error
 
@@ -35,20 +39,49 @@ func newResultWriter[R any](kind string, log *zap.Logger, uid func(R) string, wr
 	return &statusWriter[R]{kind: kind, log: log, uid: uid, write: write, dirty: map[string]map[string]R{}, wake: make(chan struct{}, 1)}
 }
 
-// newStatusWriter writes NodeBackup status.
-func newStatusWriter(c client.Client, namespace string, log *zap.Logger) *statusWriter[api.PodResult] {
-	return newResultWriter("nodeBackup", log, func(p api.PodResult) string { return p.UID },
+// newStatusWriter writes NodeBackup status: compact results (the pod's log
+// in the repository has its hook output), so the status stays bounded.
+func newStatusWriter(c client.Client, namespace string, log *zap.Logger, every time.Duration) *statusWriter[api.PodResult] {
+	// last is each NodeBackup as this writer last wrote it (written from
+	// the writer's goroutine only): the next write starts from it, and
+	// reads the object again only when it changed meanwhile (a conflict:
+	// the coordinator moved a group gate).
+	last := map[string]*api.NodeBackup{}
+	w := newResultWriter("nodeBackup", log, func(p api.PodResult) string { return p.UID },
 		func(ctx context.Context, name string, pods map[string]api.PodResult) error {
+			compact := make(map[string]api.PodResult, len(pods))
+			for uid, p := range pods {
+				compact[uid] = p.Compact()
+			}
+			write := func(nb *api.NodeBackup) error {
+				nb.Status.Pods = mergeByUID(nb.Status.Pods, compact, func(p api.PodResult) string { return p.UID })
+				nb.Status.Done = allFinal(nb)
+				if err := c.Status().Update(ctx, nb); err != nil {
+					delete(last, name)
+					return err
+				}
+				if nb.Status.Done {
+					delete(last, name) // nothing more to write
+				} else {
+					last[name] = nb
+				}
+				return nil
+			}
+			if nb, ok := last[name]; ok {
+				if err := write(nb.DeepCopy()); !apierrors.IsConflict(err) {
+					return err
+				}
+			}
 			return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 				var nb api.NodeBackup
 				if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &nb); err != nil {
 					return err
 				}
-				nb.Status.Pods = mergeByUID(nb.Status.Pods, pods, func(p api.PodResult) string { return p.UID })
-				nb.Status.Done = allFinal(&nb)
-				return c.Status().Update(ctx, &nb)
+				return write(&nb)
 			})
 		})
+	w.every = every
+	return w
 }
 
 // mergeByUID replaces or appends the results of pods in have.
@@ -115,6 +148,13 @@ func (w *statusWriter[R]) run(ctx context.Context) {
 			backoff = min(2*backoff, 30*time.Second)
 		}
 		backoff = time.Second
+		if w.every > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(w.every):
+			}
+		}
 	}
 }
 

@@ -150,7 +150,7 @@ func ApplyBackupHooks(pre, post []hook.BackupLevelHook, st *api.BackupStatus) {
 // countHooks counts the pods' hooks (as Aggregate does) and the
 // backup-level hooks that ran.
 func countHooks(st *api.BackupStatus) {
-	st.HooksAttempted, st.HooksFailed = 0, 0
+	st.HooksAttempted, st.HooksFailed = st.PodCounts.HooksAttempted, st.PodCounts.HooksFailed
 	count := func(h api.HookResult) {
 		if h.Skipped {
 			return
@@ -158,11 +158,6 @@ func countHooks(st *api.BackupStatus) {
 		st.HooksAttempted++
 		if h.Failed() {
 			st.HooksFailed++
-		}
-	}
-	for _, p := range st.Pods {
-		for _, h := range p.Hooks {
-			count(h)
 		}
 	}
 	for _, r := range st.BackupHooks {

@@ -324,8 +324,8 @@ backup:
 		t.Fatal(err)
 	}
 	st := got.Status
-	if st.Phase != api.BackupPhaseFailed || st.NodeBackups != nil || st.CompletionTimestamp == nil {
-		t.Errorf("phase %s nodebackups %v", st.Phase, st.NodeBackups)
+	if st.Phase != api.BackupPhaseFailed || st.Planned || st.CompletionTimestamp == nil {
+		t.Errorf("phase %s planned %v", st.Phase, st.Planned)
 	}
 	gate, alert, cheer := recordOf(got, "pre", "gate"), recordOf(got, "post", "alert"), recordOf(got, "post", "cheer")
 	if gate.State != api.BackupHookFailed || gate.ExitCode != 3 || gate.Error != "" {
@@ -362,7 +362,7 @@ backup:
     - {name: ship, namespace: ops, onError: `+tt.onError+`, job: {template: {spec: {containers: [{name: c, image: deadline}]}}}}
 `)
 			started := metav1.NewTime(time.Now().Add(-time.Minute))
-			b.Status = api.BackupStatus{Phase: api.BackupPhaseInProgress, StartTimestamp: &started, NodeBackups: []string{"b-jpost-node-a"}}
+			b.Status = api.BackupStatus{Phase: api.BackupPhaseInProgress, StartTimestamp: &started, Planned: true, NodeBackupCount: 1}
 			nb := &api.NodeBackup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b-jpost-node-a", Labels: map[string]string{LabelBackup: "b-jpost"}},
 				Spec:   api.NodeBackupSpec{NodeName: "node-a", Pods: []api.PodAssignment{{Namespace: "shop", Name: "db-0", UID: "uid-db-0"}}},
 				Status: api.NodeBackupStatus{Done: true, Pods: []api.PodResult{{Namespace: "shop", Name: "db-0", UID: "uid-db-0", Phase: api.PodCompleted}}}}

@@ -122,7 +122,7 @@ func (c *Coordinator) postBackupHooks(ctx context.Context, b *api.Backup, log *z
 	}
 	c.finished(b)
 	log.Info("backup finished", zap.String("phase", string(b.Status.Phase)),
-		zap.Int("pods", len(b.Status.Pods)), zap.Int("hooksFailed", b.Status.HooksFailed))
+		zap.Int("pods", b.Status.PodCounts.Total), zap.Int("hooksFailed", b.Status.HooksFailed))
 	return b, nil
 }
 

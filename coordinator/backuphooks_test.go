@@ -85,8 +85,8 @@ func TestApplyBackupHooks(t *testing.T) {
 	now := metav1.Now()
 	podsFinal := func(recs ...api.BackupHookResult) api.BackupStatus {
 		return api.BackupStatus{Phase: api.BackupPhaseCompleted, CompletionTimestamp: &now, BackupHooks: recs,
-			Pods:   []api.PodResult{{Name: "db-0", Phase: api.PodCompleted, Hooks: []api.HookResult{{Name: "pre-annotation", Phase: "pre"}}}},
-			Errors: []string{"pod error"}}
+			PodCounts: api.PodCounts{Total: 1, Completed: 1, HooksAttempted: 1}, // db-0, its pre-annotation hook
+			Errors:    []string{"pod error"}}
 	}
 
 	st := podsFinal(hookRec(hook.PreBackup, "announce", api.BackupHookFailed))

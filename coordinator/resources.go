@@ -14,8 +14,9 @@ import (
 // the implementation; cmd/ wires it to the repository.
 type ResourceRecorder interface {
 	// Record collects the objects of b's scope and stores them with b (whose
-	// status is final). Warnings name what could not be read.
-	Record(ctx context.Context, b *api.Backup) (api.BackupProgress, []string, error)
+	// status is final) and its per-pod report. Warnings name what could not
+	// be read.
+	Record(ctx context.Context, b *api.Backup, pods []api.PodResult) (api.BackupProgress, []string, error)
 	// Check opens the repository the agents will upload to. It runs before
 	// anything is frozen: a backup whose data cannot be stored (a wrong
 	// password, storage missing) fails at once instead of freezing pods
@@ -31,12 +32,13 @@ type recorded struct {
 	err      error
 }
 
-// record stores the objects of b as it will end, with status st.
-func (c *Coordinator) record(ctx context.Context, b *api.Backup, st *api.BackupStatus, log *zap.Logger) *recorded {
+// record stores the objects of b as it will end, with status st and the
+// per-pod report pods.
+func (c *Coordinator) record(ctx context.Context, b *api.Backup, st *api.BackupStatus, pods []api.PodResult, log *zap.Logger) *recorded {
 	fin := b.DeepCopy()
 	fin.Status = *st.DeepCopy()
 	start := time.Now()
-	p, warnings, err := c.Resources.Record(ctx, fin)
+	p, warnings, err := c.Resources.Record(ctx, fin, pods)
 	if err != nil {
 		log.Warn("objects not stored", zap.Error(err), zap.Duration("duration", time.Since(start)))
 	} else {
@@ -52,6 +54,9 @@ func (c *Coordinator) record(ctx context.Context, b *api.Backup, st *api.BackupS
 func (r *recorded) apply(st *api.BackupStatus) {
 	st.Progress = r.progress
 	st.Warnings = append(st.Warnings, r.warnings...)
+	if r.err == nil {
+		st.Report = api.ReportInRepository
+	}
 	if r.err != nil {
 		st.Errors = append(st.Errors, "store the backup's Kubernetes objects in the repository: "+r.err.Error())
 		if st.Phase == api.BackupPhaseCompleted {

@@ -27,14 +27,16 @@ type fakeRecorder struct {
 	warnings []string
 	err      error
 	calls    []*api.Backup
+	reports  [][]api.PodResult
 	ctxErrs  []error
 	checkErr error
 }
 
 func (f *fakeRecorder) Check(context.Context) error { return f.checkErr }
 
-func (f *fakeRecorder) Record(ctx context.Context, b *api.Backup) (api.BackupProgress, []string, error) {
+func (f *fakeRecorder) Record(ctx context.Context, b *api.Backup, pods []api.PodResult) (api.BackupProgress, []string, error) {
 	f.calls = append(f.calls, b.DeepCopy())
+	f.reports = append(f.reports, pods)
 	f.ctxErrs = append(f.ctxErrs, ctx.Err())
 	return f.progress, f.warnings, f.err
 }
@@ -90,8 +92,8 @@ func TestRecordErrorMakesBackupPartiallyFailed(t *testing.T) {
 	// Record saw the Backup as it ends: final phase, pods, completion time.
 	seen := rec.calls[0]
 	if seen.Name != "b1" || seen.Status.Phase != api.BackupPhaseCompleted || seen.Status.CompletionTimestamp == nil ||
-		len(seen.Status.Pods) != 1 || seen.Status.Pods[0].Phase != api.PodSkipped {
-		t.Fatalf("Record got status %+v", seen.Status)
+		seen.Status.PodCounts.Skipped != 1 || len(rec.reports[0]) != 1 || rec.reports[0][0].Phase != api.PodSkipped {
+		t.Fatalf("Record got status %+v, report %+v", seen.Status, rec.reports[0])
 	}
 }
 

@@ -5,22 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
-	"github.com/quiesce-dev/quiesce/internal/kwait"
 )
 
 // Labels of NodeBackups: the Backup they belong to, and the node whose
@@ -54,6 +54,23 @@ type Coordinator struct {
 	Exec PodExecer
 	// Jobs runs the job form of backup-level hooks; nil fails them.
 	Jobs HookJobs
+	// Chunks bound each NodeBackup; zero means DefaultChunkLimits.
+	Chunks ChunkLimits
+	// ProgressInterval spaces the Backup's status writes while it runs;
+	// zero means DefaultProgressInterval.
+	ProgressInterval time.Duration
+
+	lastProgress time.Time
+}
+
+// DefaultProgressInterval spaces a running Backup's progress writes.
+const DefaultProgressInterval = 2 * time.Second
+
+func (c *Coordinator) progressInterval() time.Duration {
+	if c.ProgressInterval > 0 {
+		return c.ProgressInterval
+	}
+	return DefaultProgressInterval
 }
 
 // Run takes the Backup to a final phase and returns it. It is idempotent: a
@@ -73,7 +90,7 @@ func (c *Coordinator) Run(ctx context.Context, key types.NamespacedName) (*api.B
 			return nil, err
 		}
 	}
-	if b.Status.NodeBackups == nil {
+	if !b.Status.Planned {
 		if c.Resources != nil {
 			if err := c.Resources.Check(ctx); err != nil {
 				reason := fmt.Sprintf("repository: %v: nothing was frozen", err)
@@ -151,42 +168,73 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 			c.Events.Eventf(b, corev1.EventTypeWarning, w.Reason, "%s", w.Message)
 		}
 	}
-	names := []string{}
-	nodes := make([]string, 0, len(plan.Nodes))
-	for n := range plan.Nodes {
-		nodes = append(nodes, n)
-	}
-	slices.Sort(nodes)
-	nbs := make([]api.NodeBackup, 0, len(nodes))
-	for _, node := range nodes {
-		nb := api.NodeBackup{ObjectMeta: metav1.ObjectMeta{
-			Namespace: b.Namespace, Name: b.Name + "-" + node,
-			Labels: map[string]string{LabelBackup: b.Name, LabelNode: node},
-		}}
-		nb.Spec = plan.Nodes[node]
-		nbs = append(nbs, nb)
-	}
+	nbs := NodeBackups(b, plan, c.chunks())
 	// Consistency groups start with their lowest order allowed to freeze.
 	gates := Gates(nbs)
 	for i := range nbs {
 		nb := &nbs[i]
-		nb.Spec.GroupGates = gates
-		node := nb.Spec.NodeName
+		nb.Spec.GroupGates = gatesFor(nb, gates)
 		if err := controllerutil.SetControllerReference(b, nb, c.Client.Scheme()); err != nil {
 			return fmt.Errorf("nodebackup %s: %w", nb.Name, err)
 		}
+	}
+	// Written a few at a time: one after the other, 200 nodes waited on
+	// 200 round trips before the last agent could start.
+	err = forEach(ctx, len(nbs), createParallelism, func(ctx context.Context, i int) error {
+		nb := &nbs[i]
 		// A NodeBackup that exists was written by an earlier run of this
 		// coordinator, and its agent may be working on it: leave it be.
 		if err := c.Client.Create(ctx, nb); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("backup %s/%s: create nodebackup %s: %w", b.Namespace, b.Name, nb.Name, err)
 		}
-		log.Info("assigned pods to node", zap.String("node", node), zap.Int("pods", len(nb.Spec.Pods)), zap.String("nodeBackup", nb.Name))
-		names = append(names, nb.Name)
+		log.Info("assigned pods to node", zap.String("node", nb.Spec.NodeName), zap.Int("pods", len(nb.Spec.Pods)),
+			zap.Int("leftOut", len(nb.Spec.Results)), zap.String("nodeBackup", nb.Name))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return c.updateStatus(ctx, b, func(st *api.BackupStatus) {
-		st.NodeBackups = names
-		st.Pods = plan.Results
+		st.Planned, st.NodeBackupCount = true, len(nbs)
+		st.PodCounts = api.PodCounts{Total: len(plan.Results), InProgress: 0}
 	})
+}
+
+// createParallelism bounds the NodeBackup creates in flight.
+const createParallelism = 8
+
+// forEach calls fn for 0..n-1, at most par at a time, and returns the
+// first error (the calls not started then are not made).
+func forEach(ctx context.Context, n, par int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(ctx, i); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+func (c *Coordinator) chunks() ChunkLimits {
+	if c.Chunks.Pods > 0 && c.Chunks.Bytes > 0 {
+		return c.Chunks
+	}
+	return DefaultChunkLimits
 }
 
 // agentNodes returns the nodes with a Running agent pod.
@@ -204,59 +252,6 @@ func (c *Coordinator) agentNodes(ctx context.Context) (map[string]bool, error) {
 	return nodes, nil
 }
 
-// follow watches the Backup's NodeBackups and updates its status on every
-// change until all pods are final or the timeout passes.
-func (c *Coordinator) follow(ctx context.Context, b *api.Backup, log *zap.Logger) (*api.Backup, error) {
-	deadline := c.now().Add(c.timeout())
-	if b.Status.StartTimestamp != nil {
-		deadline = b.Status.StartTimestamp.Add(c.timeout())
-	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	sel := client.MatchingLabels{LabelBackup: b.Name}
-	var final *api.Backup
-	err := kwait.Until(ctx, func(ctx context.Context) ([]watch.Interface, error) {
-		w, err := c.Client.Watch(ctx, &api.NodeBackupList{}, client.InNamespace(b.Namespace), sel,
-			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: kwait.FromCache}})
-		if err != nil {
-			return nil, err
-		}
-		return []watch.Interface{w}, nil
-	}, func(ctx context.Context) (bool, kwait.Seen, error) {
-		var list api.NodeBackupList
-		if err := c.Client.List(ctx, &list, client.InNamespace(b.Namespace), sel); err != nil {
-			return false, nil, err
-		}
-		seen := kwait.Seen{}
-		for i := range list.Items {
-			seen.Add(&list.Items[i])
-		}
-		if err := c.openGates(ctx, list.Items, log); err != nil {
-			return false, nil, errGates{err}
-		}
-		done, err := c.fold(ctx, b, plannedResults(b, list.Items), list.Items, log)
-		if err != nil {
-			return false, nil, errGates{err}
-		}
-		if done {
-			final = b
-		}
-		return done, seen, nil
-	})
-	var fatal errGates
-	switch {
-	case final != nil:
-		return final, nil
-	case errors.As(err, &fatal):
-		return nil, fatal.err
-	default:
-		if err == nil {
-			err = ctx.Err()
-		}
-		return c.stopped(ctx, b, err, log)
-	}
-}
-
 // errGates carries an error of the coordinator's own writes (gates,
 // status) out of the wait: those end the run, where a failed read of the
 // NodeBackups only stops following.
@@ -268,24 +263,32 @@ func (e errGates) Error() string { return e.err.Error() }
 // member's phase, into the NodeBackups whose gates changed. Each write
 // wakes the agents, which move their members on.
 func (c *Coordinator) openGates(ctx context.Context, nbs []api.NodeBackup, log *zap.Logger) error {
-	gates := Gates(nbs)
+	all := Gates(nbs)
 	for i := range nbs {
 		nb := &nbs[i]
+		gates := gatesFor(nb, all)
 		if !gatesChanged(nb, gates) {
 			continue
 		}
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			var cur api.NodeBackup
-			if err := c.Client.Get(ctx, client.ObjectKeyFromObject(nb), &cur); err != nil {
-				return err
-			}
-			cur.Spec.GroupGates = gates
-			return c.Client.Update(ctx, &cur)
-		})
+		// The NodeBackup as just listed is usually current: write it as it
+		// is, and read it again only when an agent wrote it meanwhile.
+		cur := nb.DeepCopy()
+		cur.Spec.GroupGates = gates
+		err := c.Client.Update(ctx, cur)
+		if apierrors.IsConflict(err) {
+			err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				if err := c.Client.Get(ctx, client.ObjectKeyFromObject(nb), cur); err != nil {
+					return err
+				}
+				cur.Spec.GroupGates = gates
+				return c.Client.Update(ctx, cur)
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("nodebackup %s/%s: update group gates: %w", nb.Namespace, nb.Name, err)
 		}
-		log.Info("group gates", zap.String("nodeBackup", nb.Name), zap.Any("gates", gates))
+		*nb = *cur // as written: the caller's view stays current
+		log.Debug("group gates", zap.String("nodeBackup", nb.Name), zap.Any("gates", gates))
 	}
 	return nil
 }
@@ -304,18 +307,19 @@ func (c *Coordinator) stopped(ctx context.Context, b *api.Backup, cause error, l
 	if err := c.Client.List(cctx, &list, client.InNamespace(b.Namespace), client.MatchingLabels{LabelBackup: b.Name}); err != nil {
 		return nil, fmt.Errorf("backup %s/%s: list nodebackups after timeout: %w", b.Namespace, b.Name, err)
 	}
-	planned := plannedResults(b, list.Items)
+	var timedOut []api.PodResult
 	for i := range list.Items {
 		nb := &list.Items[i]
 		for _, a := range nb.Spec.Pods {
 			if p := podStatus(nb, a.UID); p == nil || !final(p.Phase) {
-				planned = append(planned, api.PodResult{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Node: nb.Spec.NodeName,
+				timedOut = append(timedOut, api.PodResult{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Node: nb.Spec.NodeName,
 					Phase: api.PodFailed, Cause: api.CauseBackupTimeout, Reason: fmt.Sprintf("agent on node %s did not finish the pod within the backup timeout %s", nb.Spec.NodeName, c.timeout())})
 			}
 		}
 		nb.Spec.Pods = slices.DeleteFunc(nb.Spec.Pods, func(a api.PodAssignment) bool { p := podStatus(nb, a.UID); return p == nil || !final(p.Phase) })
 	}
-	if _, err := c.fold(cctx, b, planned, list.Items, log); err != nil {
+	pods, done := api.BackupReport(timedOut, list.Items)
+	if _, err := c.fold(cctx, b, pods, done, log); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -330,13 +334,30 @@ func podStatus(nb *api.NodeBackup, uid string) *api.PodResult {
 	return nil
 }
 
-// fold writes the aggregate status; it reports whether the backup is final.
-func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.PodResult, nbs []api.NodeBackup, log *zap.Logger) (bool, error) {
-	var done bool
+// fold writes the aggregate of the backup's report (api.BackupReport) into its
+// status, unless nothing changed; it reports whether the backup is final.
+// Once every pod is final, the report is stored with the objects.
+func (c *Coordinator) fold(ctx context.Context, b *api.Backup, pods []api.PodResult, done bool, log *zap.Logger) (bool, error) {
+	if !done {
+		// Counts only: an agent's write that changed no count (a pod going
+		// from Freezing to Frozen) costs no Backup write.
+		next := Aggregate(b.Status, pods, false)
+		foldBackupHooks(b, &next)
+		if equality.Semantic.DeepEqual(next, b.Status) {
+			return false, nil
+		}
+		// Progress is for people: written at most every ProgressInterval,
+		// so that it does not take the request budget the group gates
+		// need. The final status is always written.
+		now := c.now()
+		if !c.lastProgress.IsZero() && now.Sub(c.lastProgress) < c.progressInterval() {
+			return false, nil
+		}
+		c.lastProgress = now
+	}
 	var rec *recorded
 	err := c.updateStatus(ctx, b, func(st *api.BackupStatus) {
-		*st, done = Aggregate(*st, planned, nbs)
-		st.Errors, st.Warnings = messages(st.Pods)
+		*st = Aggregate(*st, pods, done)
 		if done && st.CompletionTimestamp == nil {
 			now := metav1.NewTime(c.now())
 			st.CompletionTimestamp = &now
@@ -345,7 +366,7 @@ func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.Pod
 		// status is written (a conflict retry reuses the outcome).
 		if done && c.Resources != nil {
 			if rec == nil {
-				rec = c.record(ctx, b, st, log)
+				rec = c.record(ctx, b, st, pods, log)
 			}
 			rec.apply(st)
 		}
@@ -354,27 +375,9 @@ func (c *Coordinator) fold(ctx context.Context, b *api.Backup, planned []api.Pod
 	if done && err == nil && b.Status.Phase.Final() {
 		c.finished(b)
 		log.Info("backup finished", zap.String("phase", string(b.Status.Phase)),
-			zap.Int("pods", len(b.Status.Pods)), zap.Int("hooksFailed", b.Status.HooksFailed))
+			zap.Int("pods", b.Status.PodCounts.Total), zap.Int("hooksFailed", b.Status.HooksFailed))
 	}
 	return done, err
-}
-
-// plannedResults are the pods the plan left out, as recorded in status: the
-// pods that no NodeBackup holds.
-func plannedResults(b *api.Backup, nbs []api.NodeBackup) []api.PodResult {
-	assigned := map[string]bool{}
-	for _, nb := range nbs {
-		for _, a := range nb.Spec.Pods {
-			assigned[a.UID] = true
-		}
-	}
-	var out []api.PodResult
-	for _, p := range b.Status.Pods {
-		if !assigned[p.UID] {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func (c *Coordinator) fail(ctx context.Context, b *api.Backup, reason string) {
@@ -389,6 +392,20 @@ func (c *Coordinator) fail(ctx context.Context, b *api.Backup, reason string) {
 // updateStatus applies mutate to the latest Backup and writes its status,
 // retrying on conflicts; b is refreshed with the result.
 func (c *Coordinator) updateStatus(ctx context.Context, b *api.Backup, mutate func(*api.BackupStatus)) error {
+	// b is usually the Backup as this coordinator last wrote it: write from
+	// it, and read the Backup again only when someone else wrote it.
+	if b.ResourceVersion != "" {
+		cur := b.DeepCopy()
+		mutate(&cur.Status)
+		err := c.Client.Status().Update(ctx, cur)
+		if err == nil {
+			*b = *cur
+			return nil
+		}
+		if !apierrors.IsConflict(err) {
+			return fmt.Errorf("backup %s/%s: update status: %w", b.Namespace, b.Name, err)
+		}
+	}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var cur api.Backup
 		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(b), &cur); err != nil {
@@ -424,6 +441,6 @@ func (c *Coordinator) finished(b *api.Backup) {
 			typ = corev1.EventTypeWarning
 		}
 		c.Events.Eventf(b, typ, "Backup"+string(st.Phase), "%d pods, %d hooks failed, %d errors, %d warnings",
-			len(st.Pods), st.HooksFailed, len(st.Errors), len(st.Warnings))
+			st.PodCounts.Total, st.HooksFailed, len(st.Errors), len(st.Warnings))
 	}
 }

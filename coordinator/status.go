@@ -2,58 +2,52 @@ package coordinator
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 )
 
-// Aggregate folds the pods the plan left out and the agents' NodeBackup
-// reports into the Backup's status: per-pod results, hook counts, and, once
-// every pod is final, the Backup's phase. It does not set timestamps.
-func Aggregate(st api.BackupStatus, planned []api.PodResult, nodeBackups []api.NodeBackup) (api.BackupStatus, bool) {
-	var pods []api.PodResult
-	pods = append(pods, planned...)
-	done := true
-	for _, nb := range nodeBackups {
-		reported := map[string]api.PodResult{}
-		for _, p := range nb.Status.Pods {
-			reported[p.UID] = p
-		}
-		for _, a := range nb.Spec.Pods {
-			p, ok := reported[a.UID]
-			if !ok {
-				p = api.PodResult{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Phase: api.PodPending}
-			}
-			p.Node = nb.Spec.NodeName
-			if !final(p.Phase) {
-				done = false
-			}
-			pods = append(pods, p)
-		}
-	}
-	sort.SliceStable(pods, func(i, j int) bool {
-		return pods[i].Namespace+"/"+pods[i].Name < pods[j].Namespace+"/"+pods[j].Name
-	})
-	st.Pods = pods
-	st.HooksAttempted, st.HooksFailed = 0, 0
+// Aggregate folds a backup's report (api.BackupReport) into its status: pod and
+// hook counts, the first failed pods, errors and warnings (all bounded,
+// whatever the number of pods), and, once every pod is final, the phase.
+// It does not set timestamps.
+func Aggregate(st api.BackupStatus, pods []api.PodResult, done bool) api.BackupStatus {
+	c := api.PodCounts{Total: len(pods)}
+	st.FailedPods = nil
 	for _, p := range pods {
+		switch p.Phase {
+		case api.PodCompleted:
+			c.Completed++
+		case api.PodFailed:
+			c.Failed++
+			if len(st.FailedPods) < api.MaxFailedPods {
+				st.FailedPods = append(st.FailedPods, p.Compact())
+			}
+		case api.PodSkipped:
+			c.Skipped++
+		default:
+			c.InProgress++
+		}
 		for _, h := range p.Hooks {
 			if h.Skipped {
 				continue
 			}
-			st.HooksAttempted++
+			c.HooksAttempted++
 			if h.Failed() {
-				st.HooksFailed++
+				c.HooksFailed++
 			}
 		}
 	}
+	st.PodCounts = c
+	st.HooksAttempted, st.HooksFailed = c.HooksAttempted, c.HooksFailed
+	errs, warnings := messages(pods)
+	st.Errors, st.Warnings = api.BoundMessages(errs, "errors"), api.BoundMessages(warnings, "warnings")
 	if done {
 		st.Phase = finalPhase(pods)
 	} else {
 		st.Phase = api.BackupPhaseInProgress
 	}
-	return st, done
+	return st
 }
 
 func final(p api.PodPhase) bool {

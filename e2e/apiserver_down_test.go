@@ -105,9 +105,9 @@ func TestFreezePathWithoutAPIServer(t *testing.T) {
 	if err := apiClient(t, c).Get(ctx, client.ObjectKey{Namespace: sys, Name: "e2e-3"}, &b); err != nil {
 		t.Fatal(err)
 	}
-	if b.Status.Phase != api.BackupPhaseCompleted || len(b.Status.Pods) != 1 || len(b.Status.Pods[0].Volumes) != 1 ||
-		b.Status.Pods[0].Volumes[0].SnapshotID == "" || len(b.Status.Pods[0].Hooks) != 2 {
-		t.Fatalf("backup = %s %+v: want Completed with both hooks and a snapshot, reported after the API server came back", b.Status.Phase, b.Status.Pods)
+	if b.Status.Phase != api.BackupPhaseCompleted || len(podsOf(t, apiClient(t, c), &b)) != 1 || len(podsOf(t, apiClient(t, c), &b)[0].Volumes) != 1 ||
+		podsOf(t, apiClient(t, c), &b)[0].Volumes[0].SnapshotID == "" || len(podsOf(t, apiClient(t, c), &b)[0].Hooks) != 2 {
+		t.Fatalf("backup = %s %+v: want Completed with both hooks and a snapshot, reported after the API server came back", b.Status.Phase, podsOf(t, apiClient(t, c), &b))
 	}
 }
 

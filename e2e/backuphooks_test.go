@@ -152,7 +152,7 @@ spec:
 	// The snapshot of db holds the backup-level pre hook's line (it ran
 	// before the capture), not the post hook's.
 	var dbRes api.PodResult
-	for _, p := range st.Pods {
+	for _, p := range podsOf(t, apiClient(t, c), &b) {
 		if p.Name == "db" {
 			dbRes = p
 		}

@@ -56,17 +56,17 @@ func TestCronJobBackupWithHeldHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Status.Phase != api.BackupPhaseCompleted || len(b.Status.Pods) != 1 || len(b.Status.Pods[0].Volumes) != 1 {
-		t.Fatalf("backup %s = %s %+v", b.Name, b.Status.Phase, b.Status.Pods)
+	if b.Status.Phase != api.BackupPhaseCompleted || len(podsOf(t, cl, &b)) != 1 || len(podsOf(t, cl, &b)[0].Volumes) != 1 {
+		t.Fatalf("backup %s = %s %+v", b.Name, b.Status.Phase, podsOf(t, cl, &b))
 	}
 	// Each hook once, by its final outcome: the hold's release replaces
 	// its held record, and nothing counts as failed.
-	if hs := b.Status.Pods[0].Hooks; len(hs) != 2 || hs[0].Name != "hold" || hs[0].Held || hs[0].ExitCode != 0 || b.Status.HooksFailed != 0 {
+	if hs := podsOf(t, cl, &b)[0].Hooks; len(hs) != 2 || hs[0].Name != "hold" || hs[0].Held || hs[0].ExitCode != 0 || b.Status.HooksFailed != 0 {
 		t.Errorf("hooks %+v, hooksFailed %d: want the hold released (exit 0) and the post-hook, none failed", hs, b.Status.HooksFailed)
 	}
 	restored := t.TempDir()
 	if out, err := run(t, []string{"QUIESCE_REPO_PASSWORD=e2e-password"}, "quiesce", "fs", "restore",
-		b.Status.Pods[0].Volumes[0].SnapshotID, restored, "--repo", repoDir, "--cache-dir", t.TempDir()); err != nil {
+		podsOf(t, cl, &b)[0].Volumes[0].SnapshotID, restored, "--repo", repoDir, "--cache-dir", t.TempDir()); err != nil {
 		t.Fatalf("fs restore: %v\n%s", err, out)
 	}
 	if held, _ := os.ReadFile(filepath.Join(restored, "held")); strings.TrimSpace(string(held)) != "locked" {

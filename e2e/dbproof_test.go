@@ -203,7 +203,7 @@ done`, stop, i, w))
 	if err := kc.Get(ctx, client.ObjectKey{Namespace: sys, Name: name}, &b); err != nil {
 		t.Fatal(err)
 	}
-	pod := findPod(b.Status.Pods, app, "postgres-0")
+	pod := findPod(podsOf(t, kc, &b), app, "postgres-0")
 	if pod == nil || pod.FreezeStart == nil || pod.FreezeEnd == nil || b.Status.Phase != api.BackupPhaseCompleted {
 		cy.HookErr = fmt.Sprintf("backup %s: %s, pod result %+v", name, b.Status.Phase, pod)
 		return cy

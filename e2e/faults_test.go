@@ -287,7 +287,7 @@ func TestFaultMatrix(t *testing.T) {
 
 	// 3. The earlier backup restores byte for byte after all the faults.
 	dir := t.TempDir()
-	snap := baseline.Status.Pods[0].Volumes[0].SnapshotID
+	snap := podsOf(t, cl, &baseline)[0].Volumes[0].SnapshotID
 	if out, err := run(t, []string{"QUIESCE_REPO_PASSWORD=e2e-password"}, "quiesce", "fs", "restore", snap, dir,
 		"--repo", repoDir, "--cache-dir", t.TempDir()); err != nil {
 		t.Fatalf("restore of the baseline snapshot after the faults: %v\n%s", err, out)
@@ -401,7 +401,7 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 		t.Errorf("%s at %s: %v", f.name, p.name, err)
 	}
 	row.outcome = string(b.Status.Phase)
-	for _, r := range b.Status.Pods {
+	for _, r := range podsOf(t, cl, &b) {
 		row.pod = string(r.Phase)
 		if r.Cause != "" {
 			row.pod += " (" + string(r.Cause) + ")"
@@ -421,7 +421,7 @@ func runFaultCell(t *testing.T, c *cluster.Cluster, cl client.Client, sys, repoD
 	}
 	// 3. Every snapshot it records verifies.
 	row.data = "no snapshot"
-	for _, r := range b.Status.Pods {
+	for _, r := range podsOf(t, cl, &b) {
 		for _, v := range r.Volumes {
 			if v.SnapshotID == "" {
 				continue

@@ -234,12 +234,12 @@ func testFreeze(t *testing.T, mode string) {
 		return b, err
 	}
 	podResult := func(b api.Backup, name string) api.PodResult {
-		for _, p := range b.Status.Pods {
+		for _, p := range podsOf(t, apiClient(t, c), &b) {
 			if p.Name == name {
 				return p
 			}
 		}
-		t.Fatalf("backup %s has no result for pod %s: %+v", b.Name, name, b.Status.Pods)
+		t.Fatalf("backup %s has no result for pod %s: %+v", b.Name, name, podsOf(t, apiClient(t, c), &b))
 		return api.PodResult{}
 	}
 
@@ -301,12 +301,12 @@ func testFreeze(t *testing.T, mode string) {
 		// expected; the writer's result is what is checked.
 		b, _ := backup("freeze-2")
 		var err error
-		for _, res := range b.Status.Pods {
+		for _, res := range podsOf(t, apiClient(t, c), &b) {
 			if res.Name == "writer" && (res.Phase != api.PodFailed || res.Cause != api.CauseAgentRestarted || !strings.Contains(res.Reason, "thaw guard")) {
 				err = fmt.Errorf("writer = %s %s %q: want Failed with cause AgentRestarted, thawed by the thaw guard", res.Phase, res.Cause, res.Reason)
 			}
 		}
-		if len(b.Status.Pods) == 0 {
+		if len(podsOf(t, apiClient(t, c), &b)) == 0 {
 			err = fmt.Errorf("backup freeze-2: %s, no pod results", b.Status.Phase)
 		}
 		done <- err

@@ -71,7 +71,7 @@ func TestBackupGroupsDeadlinesTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := map[string]api.PodResult{}
-	for _, p := range b.Status.Pods {
+	for _, p := range podsOf(t, apiClient(t, c), &b) {
 		res[p.Name] = p
 	}
 	uptime := func(pod, file string) float64 {

@@ -70,7 +70,7 @@ func TestStorageFaults(t *testing.T) {
 	}
 	failedWith := func(b *api.Backup, cause api.FailureCause, words ...string) {
 		t.Helper()
-		p := findPod(b.Status.Pods, app, "db")
+		p := findPod(podsOf(t, kc, b), app, "db")
 		if p == nil || p.Phase != api.PodFailed || p.Cause != cause {
 			t.Errorf("backup %s: pod %+v: want Failed with cause %s", b.Name, p, cause)
 			return
@@ -84,7 +84,7 @@ func TestStorageFaults(t *testing.T) {
 	verifyAll := func(bs ...*api.Backup) {
 		t.Helper()
 		for _, b := range bs {
-			for _, p := range b.Status.Pods {
+			for _, p := range podsOf(t, kc, b) {
 				for _, v := range p.Volumes {
 					if v.SnapshotID == "" {
 						continue
@@ -148,7 +148,7 @@ func TestStorageFaults(t *testing.T) {
 	if ro.Status.Phase == api.BackupPhaseCompleted {
 		t.Errorf("backup to a read-only repository: %s", ro.Status.Phase)
 	}
-	if p := findPod(ro.Status.Pods, app, "db"); p != nil {
+	if p := findPod(podsOf(t, kc, ro), app, "db"); p != nil {
 		failedWith(ro, api.CauseUpload, "read-only")
 		thawed("repository read-only")
 	} else if len(ro.Status.Errors) == 0 || !strings.Contains(strings.Join(ro.Status.Errors, " "), "read-only") {
@@ -177,8 +177,8 @@ func TestStorageFaults(t *testing.T) {
 	}
 	msg := strings.Join(wp.Status.Errors, " ")
 	if wp.Status.Phase != api.BackupPhaseFailed || !strings.Contains(msg, "invalid repository password") || !strings.Contains(msg, "repository-password") ||
-		!strings.Contains(msg, "nothing was frozen") || len(wp.Status.NodeBackups) != 0 {
-		t.Errorf("wrong password: %s, errors %q, node backups %v: want Failed before anything froze, naming the setting", wp.Status.Phase, wp.Status.Errors, wp.Status.NodeBackups)
+		!strings.Contains(msg, "nothing was frozen") || wp.Status.NodeBackupCount != 0 {
+		t.Errorf("wrong password: %s, errors %q, %d node backups: want Failed before anything froze, naming the setting", wp.Status.Phase, wp.Status.Errors, wp.Status.NodeBackupCount)
 	}
 	if res, err := c.Exec(ctx, app, "db", "app", nil, "sh", "-c", "test -e /data/frozen || test -e /data/thawed"); err == nil && res.ExitCode == 0 {
 		t.Error("wrong password: the pod's hooks ran")

@@ -43,13 +43,17 @@ func (it Item) GroupResource() string {
 }
 
 // Document is everything a restore needs besides the volume data: the
-// Backup as it ended (its status maps each pod volume to its snapshot) and
-// the objects of its scope.
+// Backup as it ended, its per-pod report (which maps each pod volume to
+// its snapshot) and the objects of its scope.
 type Document struct {
 	FormatVersion int        `json:"formatVersion"`
 	Backup        api.Backup `json:"backup"`
-	CollectedAt   time.Time  `json:"collectedAt"`
-	Items         []Item     `json:"items"`
+	// Pods is the backup's per-pod report (compact results: hook output is
+	// in the pods' logs), kept here because the Backup's status holds only
+	// counts and the first failed pods.
+	Pods        []api.PodResult `json:"pods,omitempty"`
+	CollectedAt time.Time       `json:"collectedAt"`
+	Items       []Item          `json:"items"`
 	// Warnings are resource types that could not be listed, and similar.
 	Warnings []string `json:"warnings,omitempty"`
 }

@@ -21,9 +21,10 @@ type Recorder struct {
 }
 
 // Record collects the objects of b's scope and stores them with b (its
-// status as it ends, with Progress filled in). It returns the progress to
-// record in b's status and warnings for the types that could not be read.
-func (r *Recorder) Record(ctx context.Context, b *api.Backup) (api.BackupProgress, []string, error) {
+// status as it ends, with Progress filled in) and its per-pod report. It
+// returns the progress to record in b's status and warnings for the types
+// that could not be read.
+func (r *Recorder) Record(ctx context.Context, b *api.Backup, pods []api.PodResult) (api.BackupProgress, []string, error) {
 	items, warnings, err := Collect(ctx, r.Discovery, r.Dynamic, ScopeOf(b))
 	if err != nil {
 		return api.BackupProgress{}, nil, fmt.Errorf("collect objects: %w", err)
@@ -32,7 +33,8 @@ func (r *Recorder) Record(ctx context.Context, b *api.Backup) (api.BackupProgres
 	if r.Now != nil {
 		now = r.Now
 	}
-	doc := &Document{Backup: *b.DeepCopy(), CollectedAt: now().UTC(), Items: items, Warnings: warnings}
+	doc := &Document{Backup: *b.DeepCopy(), Pods: pods, CollectedAt: now().UTC(), Items: items, Warnings: warnings}
+	doc.Backup.Status.Report = api.ReportInRepository
 	doc.Backup.APIVersion, doc.Backup.Kind = api.GroupVersion.String(), "Backup"
 	doc.Backup.Status.Progress = api.BackupProgress{TotalItems: len(items), ItemsBackedUp: len(items)}
 	doc.Backup.Status.Warnings = append(doc.Backup.Status.Warnings, warnings...)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/fsbackup"
 )
 
@@ -81,6 +82,21 @@ func Decode(data []byte) (*Document, error) {
 	if doc.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("format version %d, this quiesce reads version %d (use a quiesce release that matches the backup)",
 			doc.FormatVersion, FormatVersion)
+	}
+	if doc.Pods == nil {
+		// Stored before the report left the Backup's status: its pods are
+		// in the stored status.
+		var old struct {
+			Backup struct {
+				Status struct {
+					Pods []api.PodResult `json:"pods"`
+				} `json:"status"`
+			} `json:"backup"`
+		}
+		if err := json.Unmarshal(raw, &old); err != nil {
+			return nil, fmt.Errorf("decode: %w", err)
+		}
+		doc.Pods = old.Backup.Status.Pods
 	}
 	return &doc, nil
 }

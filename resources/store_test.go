@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -34,9 +35,12 @@ func testBackup() *api.Backup {
 	return &api.Backup{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "nightly-1"},
 		Spec:       api.BackupSpec{IncludedNamespaces: []string{"shop"}},
-		Status: api.BackupStatus{Phase: api.BackupPhaseCompleted, CompletionTimestamp: &done,
-			Pods: []api.PodResult{{Namespace: "shop", Name: "db-0", UID: "u1", Phase: api.PodCompleted}}},
+		Status:     api.BackupStatus{Phase: api.BackupPhaseCompleted, CompletionTimestamp: &done, PodCounts: api.PodCounts{Total: 1, Completed: 1}},
 	}
+}
+
+func testReport() []api.PodResult {
+	return []api.PodResult{{Namespace: "shop", Name: "db-0", UID: "u1", Phase: api.PodCompleted}}
 }
 
 func TestRepoStoreRoundTrip(t *testing.T) {
@@ -50,7 +54,7 @@ func TestRepoStoreRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := &Document{Backup: *testBackup(), CollectedAt: time.Date(2026, 11, 26, 2, 0, 1, 0, time.UTC), Items: items, Warnings: warnings}
+	doc := &Document{Backup: *testBackup(), Pods: testReport(), CollectedAt: time.Date(2026, 11, 26, 2, 0, 1, 0, time.UTC), Items: items, Warnings: warnings}
 	if err := s.Save(ctx, doc); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +62,7 @@ func TestRepoStoreRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.FormatVersion != FormatVersion || got.Backup.Name != "nightly-1" || got.Backup.Status.Pods[0].UID != "u1" ||
+	if got.FormatVersion != FormatVersion || got.Backup.Name != "nightly-1" || got.Pods[0].UID != "u1" ||
 		!got.CollectedAt.Equal(doc.CollectedAt) || !reflect.DeepEqual(got.Warnings, warnings) {
 		t.Fatalf("loaded document differs: %+v", got)
 	}
@@ -87,12 +91,30 @@ func TestDecodeRejectsOtherFormatVersion(t *testing.T) {
 	}
 }
 
+// A document stored before the per-pod report left the Backup's status
+// still gives its pods (a restore of an older backup finds its snapshots).
+func TestDecodeReadsTheReportOfAnOlderDocument(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	fmt.Fprintf(zw, `{"formatVersion":%d,"backup":{"metadata":{"name":"old"},"status":{"phase":"Completed","pods":[{"namespace":"shop","name":"db-0","uid":"u1","phase":"Completed","volumes":[{"name":"data","snapshotID":"k1"}]}]}},"items":[]}`, FormatVersion)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Decode(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Pods) != 1 || doc.Pods[0].Volumes[0].SnapshotID != "k1" {
+		t.Fatalf("pods = %+v, want db-0 with snapshot k1", doc.Pods)
+	}
+}
+
 func TestRecorderStoresBackupWithProgress(t *testing.T) {
 	s := newStore(t)
 	disco, dyn := newFakes(t)
 	r := &Recorder{Discovery: disco, Dynamic: dyn, Store: s, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
 	b := testBackup()
-	prog, warnings, err := r.Record(t.Context(), b)
+	prog, warnings, err := r.Record(t.Context(), b, testReport())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,10 +101,11 @@ func shopDoc(t testing.TB, objects string) *resources.Document {
 	return &resources.Document{
 		FormatVersion: resources.FormatVersion,
 		Backup: api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "nightly"},
-			Status: api.BackupStatus{Phase: api.BackupPhaseCompleted, Pods: []api.PodResult{
-				{Namespace: "shop", Name: "db-0", Volumes: []api.VolumeResult{{Name: "data", PVC: "data-db-0", SnapshotID: "k-db"}}},
-				{Namespace: "shop", Name: "web-0", Volumes: []api.VolumeResult{{Name: "cache", SnapshotID: "k-web"}}},
-			}}},
+			Status: api.BackupStatus{Phase: api.BackupPhaseCompleted}},
+		Pods: []api.PodResult{
+			{Namespace: "shop", Name: "db-0", Volumes: []api.VolumeResult{{Name: "data", PVC: "data-db-0", SnapshotID: "k-db"}}},
+			{Namespace: "shop", Name: "web-0", Volumes: []api.VolumeResult{{Name: "cache", SnapshotID: "k-web"}}},
+		},
 		Items: items(t, objects),
 	}
 }

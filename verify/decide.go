@@ -81,13 +81,13 @@ type Plan struct {
 	Pods []api.PodVerification
 }
 
-// Build plans the verification of b: every pod the backup completed is
+// Build plans the verification of b, whose per-pod report is pods: every pod the backup completed is
 // restored, with its namespace's other objects, into the scratch namespace
 // of its namespace. Pods the backup skipped or failed have no data to
 // verify and are left out. timeout bounds the Restore.
-func Build(b *api.Backup, hash string, timeout time.Duration) (Plan, error) {
+func Build(b *api.Backup, pods []api.PodResult, hash string, timeout time.Duration) (Plan, error) {
 	p := Plan{Mapping: map[string]string{}}
-	for _, pr := range b.Status.Pods {
+	for _, pr := range pods {
 		if pr.Phase != api.PodCompleted {
 			continue
 		}
@@ -97,7 +97,7 @@ func Build(b *api.Backup, hash string, timeout time.Duration) (Plan, error) {
 	}
 	if len(p.Pods) == 0 {
 		return Plan{}, fmt.Errorf("backup %s/%s has no pod whose backup completed (%d pods in status): nothing to verify",
-			b.Namespace, b.Name, len(b.Status.Pods))
+			b.Namespace, b.Name, len(pods))
 	}
 	sort.Slice(p.Pods, func(i, j int) bool { return key(p.Pods[i]) < key(p.Pods[j]) })
 	var namespaces []string

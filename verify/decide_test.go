@@ -56,14 +56,14 @@ func TestEligible(t *testing.T) {
 
 func TestBuildRestoresCompletedPodsIntoScratchNamespaces(t *testing.T) {
 	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "qs", Name: "nightly"}, Status: api.BackupStatus{
-		Phase: api.BackupPhasePartiallyFailed,
-		Pods: []api.PodResult{
-			{Namespace: "shop", Name: "web", Phase: api.PodCompleted},
-			{Namespace: "db", Name: "pg-0", Phase: api.PodCompleted},
-			{Namespace: "shop", Name: "broken", Phase: api.PodFailed},
-			{Namespace: "cache", Name: "redis", Phase: api.PodSkipped},
-		}}}
-	p, err := Build(b, "abc123", time.Hour)
+		Phase: api.BackupPhasePartiallyFailed}}
+	report := []api.PodResult{
+		{Namespace: "shop", Name: "web", Phase: api.PodCompleted},
+		{Namespace: "db", Name: "pg-0", Phase: api.PodCompleted},
+		{Namespace: "shop", Name: "broken", Phase: api.PodFailed},
+		{Namespace: "cache", Name: "redis", Phase: api.PodSkipped},
+	}
+	p, err := Build(b, report, "abc123", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +83,7 @@ func TestBuildRestoresCompletedPodsIntoScratchNamespaces(t *testing.T) {
 		t.Errorf("restore %+v", rs)
 	}
 
-	b.Status.Pods = b.Status.Pods[2:]
-	if _, err := Build(b, "abc123", time.Hour); err == nil || !strings.Contains(err.Error(), "no pod whose backup completed (2 pods in status)") {
+	if _, err := Build(b, report[2:], "abc123", time.Hour); err == nil || !strings.Contains(err.Error(), "no pod whose backup completed (2 pods in status)") {
 		t.Errorf("no completed pods: %v", err)
 	}
 }

@@ -74,7 +74,14 @@ func (v *Verifier) Run(ctx context.Context, key types.NamespacedName, o Options)
 		return nil, err
 	}
 	start := v.now()
-	p, err := Build(&b, ShortHash(string(b.UID), start.Format(time.RFC3339Nano)), o.RestoreTimeout)
+	// The Backup's status counts its pods; the report (from its
+	// NodeBackups, which live as long as it does) lists them.
+	var nbs api.NodeBackupList
+	if err := v.Client.List(ctx, &nbs, client.InNamespace(b.Namespace), client.MatchingLabels{api.LabelBackup: b.Name}); err != nil {
+		return nil, fmt.Errorf("backup %s: list its nodebackups: %w", key, err)
+	}
+	report, _ := api.BackupReport(nil, nbs.Items)
+	p, err := Build(&b, report, ShortHash(string(b.UID), start.Format(time.RFC3339Nano)), o.RestoreTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -73,10 +73,16 @@ type harness struct {
 func newHarness(t *testing.T, phase api.RestorePhase, pods map[string]*corev1.Pod, exec fakeExec) *harness {
 	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "qs", Name: "b", UID: "u1"},
 		Status: api.BackupStatus{Phase: api.BackupPhaseCompleted}}
+	// The per-pod report is in the Backup's NodeBackups.
+	nb := &api.NodeBackup{ObjectMeta: metav1.ObjectMeta{Namespace: "qs", Name: "b-node-a", Labels: map[string]string{api.LabelBackup: "b"}},
+		Spec: api.NodeBackupSpec{BackupName: "b", NodeName: "node-a"}}
 	for name := range pods {
-		b.Status.Pods = append(b.Status.Pods, sourcePod(name))
+		r := sourcePod(name)
+		nb.Spec.Pods = append(nb.Spec.Pods, api.PodAssignment{Namespace: r.Namespace, Name: r.Name, UID: "uid-" + name})
+		r.UID = "uid-" + name
+		nb.Status.Pods = append(nb.Status.Pods, r)
 	}
-	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(b).
+	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(b, nb).
 		WithStatusSubresource(&api.Backup{}, &api.Restore{}).Build()
 	h := &harness{c: c, events: record.NewFakeRecorder(10)}
 	h.v = &Verifier{Client: c, Exec: exec, Events: h.events, Log: zap.NewNop(),

@@ -59,12 +59,25 @@ type BackupStatus struct {
 	Expiration          *metav1.Time `json:"expiration,omitempty"`
 	HooksAttempted      int          `json:"hooksAttempted,omitempty"`
 	HooksFailed         int          `json:"hooksFailed,omitempty"`
-	// NodeBackups names the per-node assignments once they are all
-	// written; a restarted coordinator resumes from them instead of
-	// planning again.
-	NodeBackups []string `json:"nodeBackups,omitempty"`
-	// Pods has one entry per selected pod, skipped ones included.
-	Pods []PodResult `json:"pods,omitempty"`
+	// Planned is set once the per-node assignments are all written; a
+	// restarted coordinator resumes from them instead of planning again.
+	Planned bool `json:"planned,omitempty"`
+	// NodeBackupCount counts those assignments (a node with many pods has
+	// several, each bounded in size).
+	NodeBackupCount int `json:"nodeBackupCount,omitempty"`
+	// PodCounts counts the selected pods by outcome, skipped ones included.
+	// The status holds counts, not a list, so its size does not grow with
+	// the backup: the per-pod results are in the NodeBackups while the
+	// backup runs and in the repository once it ends (Report).
+	PodCounts PodCounts `json:"podCounts,omitempty"`
+	// FailedPods are the first failed pods (by namespace/name, at most
+	// MaxFailedPods), in their compact form (no hook output).
+	FailedPods []PodResult `json:"failedPods,omitempty"`
+	// Report says where the full per-pod report is: "repository" when it is
+	// stored with the backup's objects (quiesce backup describe --details
+	// reads it there), empty while the backup runs or when it was not
+	// stored.
+	Report string `json:"report,omitempty"`
 	// BackupHooks records the backup-level hooks (spec.hooks.backup), one
 	// entry per hook from the moment it starts (Running) to its outcome, so
 	// a restarted coordinator runs only what has not run. Until the post
@@ -78,11 +91,30 @@ type BackupStatus struct {
 	// Progress counts the Kubernetes objects stored in the repository with
 	// the volume data (what a Restore recreates).
 	Progress BackupProgress `json:"progress,omitempty"`
-	Errors   []string       `json:"errors,omitempty"`
-	Warnings []string       `json:"warnings,omitempty"`
+	// Errors and Warnings hold at most MaxMessages entries each; the last
+	// one then says how many more the report has.
+	Errors   []string `json:"errors,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 	// Verification is the record of the last `quiesce backup verify`.
 	Verification *BackupVerification `json:"verification,omitempty"`
 }
+
+// PodCounts counts a backup's pods by outcome, and the hooks of its pods.
+type PodCounts struct {
+	Total      int `json:"total,omitempty"`
+	InProgress int `json:"inProgress,omitempty"`
+	Completed  int `json:"completed,omitempty"`
+	Failed     int `json:"failed,omitempty"`
+	Skipped    int `json:"skipped,omitempty"`
+	// HooksAttempted and HooksFailed count the pods' hooks (the Backup's
+	// hooksAttempted and hooksFailed add the backup-level hooks).
+	HooksAttempted int `json:"hooksAttempted,omitempty"`
+	HooksFailed    int `json:"hooksFailed,omitempty"`
+}
+
+// ReportInRepository is BackupStatus.Report when the per-pod report is
+// stored in the repository with the backup's objects.
+const ReportInRepository = "repository"
 
 // BackupHookState is where a backup-level hook stands.
 type BackupHookState string
@@ -128,7 +160,7 @@ type BackupProgress struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=qb
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Pods",type=integer,JSONPath=`.status.pods[*].name`,priority=1
+// +kubebuilder:printcolumn:name="Pods",type=integer,JSONPath=`.status.podCounts.total`
 // +kubebuilder:printcolumn:name="Verified",type=string,JSONPath=`.status.verification.phase`
 // +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startTimestamp`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

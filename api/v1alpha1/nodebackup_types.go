@@ -147,6 +147,12 @@ type NodeBackupSpec struct {
 	// Expiration is when the snapshots of this backup expire (TTL).
 	Expiration *metav1.Time    `json:"expiration,omitempty"`
 	Pods       []PodAssignment `json:"pods"`
+	// Results are the final results of pods the plan left out (skipped,
+	// invalid, on a node without an agent). A NodeBackup that holds them
+	// has no node (no agent acts on it) and assigns no pods: it keeps them
+	// out of the Backup's status, whose size is bounded.
+	// +optional
+	Results []PodResult `json:"results,omitempty"`
 	// GroupGates release consistency-group steps across nodes; the
 	// coordinator sets them from every NodeBackup's status.
 	GroupGates []GroupGate `json:"groupGates,omitempty"`
@@ -222,7 +228,9 @@ type PodResult struct {
 	CompletionTime  *metav1.Time     `json:"completionTime,omitempty"`
 }
 
-// NodeBackupStatus is written by the node's agent only.
+// NodeBackupStatus is written by the node's agent only. Its pods are in
+// their compact form (PodResult.Compact): hook output is in the pod's log
+// in the repository.
 type NodeBackupStatus struct {
 	Pods []PodResult `json:"pods,omitempty"`
 	// Done is set once every pod is in a final phase.
@@ -235,7 +243,9 @@ type NodeBackupStatus struct {
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
 // +kubebuilder:printcolumn:name="Done",type=boolean,JSONPath=`.status.done`
 
-// NodeBackup assigns a Backup's pods on one node to that node's agent.
+// NodeBackup assigns a Backup's pods on one node to that node's agent. A
+// node with many pods gets several NodeBackups (chunks), each bounded in
+// size (spec and status), so none nears etcd's object size limit.
 type NodeBackup struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

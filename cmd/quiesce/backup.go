@@ -162,11 +162,24 @@ chart's coordinator CronJob, or in this process with --run-here.`,
 func waitBackup(ctx context.Context, c client.WithWatch, key types.NamespacedName, job string, out io.Writer) (*api.Backup, error) {
 	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	err := waitFinal(ctx, c, b, &api.BackupList{}, job, out,
-		func() progress { return backupProgress(b) }, func() bool { return b.Status.Phase.Final() })
+		func(ctx context.Context) progress { return backupProgress(b, nodeBackupPods(ctx, c, b)) },
+		func() bool { return b.Status.Phase.Final() })
 	if err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// nodeBackupPods returns the per-pod results of b's NodeBackups, for the
+// progress line: none when they cannot be read (the line then shows the
+// counts alone; the wait goes on).
+func nodeBackupPods(ctx context.Context, c client.Client, b *api.Backup) []api.PodResult {
+	var list api.NodeBackupList
+	if err := c.List(ctx, &list, client.InNamespace(b.Namespace), client.MatchingLabels{api.LabelBackup: b.Name}); err != nil {
+		return nil
+	}
+	pods, _ := api.BackupReport(nil, list.Items)
+	return pods
 }
 
 func printFinal(out io.Writer, b *api.Backup) error {
@@ -188,7 +201,7 @@ func backups(rf *repoFlags) kindView[api.Backup, *api.Backup] {
 			if !details || rf == nil {
 				return nil
 			}
-			return describeStoredObjects(ctx, out, rf, b.Name)
+			return describeStored(ctx, out, rf, b)
 		},
 	}
 }
@@ -200,7 +213,7 @@ func printBackupTable(out io.Writer, items []api.Backup) error {
 	fmt.Fprintln(tw, "NAME\tPHASE\tPODS\tHOOKS FAILED\tERRORS\tWARNINGS\tSTARTED\tDURATION\tEXPIRES")
 	for _, b := range items {
 		st := b.Status
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%d\t%d\t%s\t%s\t%s\n", b.Name, orDash(string(st.Phase)), len(st.Pods),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%d\t%d\t%s\t%s\t%s\n", b.Name, orDash(string(st.Phase)), st.PodCounts.Total,
 			st.HooksFailed, st.HooksAttempted, len(st.Errors), len(st.Warnings), timeOrDash(st.StartTimestamp),
 			durationOrDash(st.StartTimestamp, st.CompletionTimestamp), timeOrDash(st.Expiration))
 	}
@@ -219,11 +232,12 @@ $QUIESCE_REPO_PASSWORD), the Kubernetes objects stored with the backup.`,
 	return cmd
 }
 
-// describeStoredObjects lists the objects stored with backup, read from the
-// repository of rf; without a repository it says how to get the list.
-func describeStoredObjects(ctx context.Context, out io.Writer, rf *repoFlags, backup string) error {
+// describeStored prints the per-pod report and lists the objects stored
+// with b, read from the repository of rf; without a repository it says how
+// to get them.
+func describeStored(ctx context.Context, out io.Writer, rf *repoFlags, b *api.Backup) error {
 	if rf.path == "" && rf.s3.Bucket == "" {
-		fmt.Fprintln(out, "\nObjects:      to list them, give the repository (--repo PATH or --s3-bucket, and --password-file)")
+		fmt.Fprintln(out, "\nPods, objects: to list them, give the repository (--repo PATH or --s3-bucket, and --password-file)")
 		return nil
 	}
 	e, err := rf.open(ctx)
@@ -231,13 +245,18 @@ func describeStoredObjects(ctx context.Context, out io.Writer, rf *repoFlags, ba
 		return err
 	}
 	defer e.Close(context.WithoutCancel(ctx)) //nolint:errcheck
-	doc, err := (&resources.RepoStore{Engine: e}).Load(ctx, backup)
+	doc, err := (&resources.RepoStore{Engine: e}).Load(ctx, b.Name)
 	if errors.Is(err, fsbackup.ErrNoResources) {
-		fmt.Fprintf(out, "\nObjects:      none stored: %v\n", err)
+		fmt.Fprintf(out, "\nPods, objects: none stored: %v\n", err)
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	fmt.Fprintf(out, "\nPods (%d, from the repository):\n", len(doc.Pods))
+	o := render.Options{Indent: "  ", Detail: render.Output}
+	for _, p := range doc.Pods {
+		render.BackupPod(out, p, o)
 	}
 	printStoredObjects(out, doc)
 	return nil
@@ -302,9 +321,23 @@ func describeBackup(out io.Writer, b *api.Backup, details bool) {
 		fmt.Fprintf(out, "\nBackup hooks (%d):\n", len(st.BackupHooks))
 		render.BackupHooks(out, st.BackupHooks, o)
 	}
-	fmt.Fprintf(out, "\nPods (%d):\n", len(st.Pods))
-	for _, p := range st.Pods {
-		render.BackupPod(out, p, o)
+	c := st.PodCounts
+	fmt.Fprintf(out, "\nPods:         %d: %d completed, %d failed, %d skipped, %d in progress\n", c.Total, c.Completed, c.Failed, c.Skipped, c.InProgress)
+	if len(st.FailedPods) > 0 {
+		more := ""
+		if c.Failed > len(st.FailedPods) {
+			more = fmt.Sprintf(", the first %d", len(st.FailedPods))
+		}
+		fmt.Fprintf(out, "\nFailed pods (%d%s):\n", c.Failed, more)
+		for _, p := range st.FailedPods {
+			render.BackupPod(out, p, o)
+		}
+	}
+	switch {
+	case st.Report == api.ReportInRepository && !details:
+		fmt.Fprintln(out, "\nEvery pod's result is stored in the repository: quiesce backup describe --details --repo ...")
+	case st.Report == "" && st.Phase.Final():
+		fmt.Fprintln(out, "\nThe per-pod report was not stored in the repository (see the errors).")
 	}
 }
 

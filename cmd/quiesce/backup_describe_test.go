@@ -27,6 +27,12 @@ func item(group, version, resource, kind, ns, name string) resources.Item {
 	return resources.Item{Group: group, Version: version, Resource: resource, Kind: kind, Namespaced: ns != "", Object: o}
 }
 
+func backupNamed(name string) *api.Backup {
+	return &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: name}}
+}
+
+// describe --details reads the per-pod report (every pod, with its hooks'
+// output) and the objects from the repository.
 func TestDescribeStoredObjects(t *testing.T) {
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "pw")
@@ -48,7 +54,10 @@ func TestDescribeStoredObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := &resources.Document{
-		Backup:      api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b1"}},
+		Backup: api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b1"}},
+		Pods: []api.PodResult{{Namespace: "shop", Name: "db-0", Node: "node-a", Phase: api.PodCompleted,
+			Hooks:   []api.HookResult{{Name: "flush", Phase: "pre", Container: "db", Output: "flushed 3 tables"}},
+			Volumes: []api.VolumeResult{{Name: "data", SnapshotID: "k1"}}}},
 		CollectedAt: time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC),
 		Items: []resources.Item{
 			item("", "v1", "namespaces", "Namespace", "", "shop"),
@@ -63,10 +72,16 @@ func TestDescribeStoredObjects(t *testing.T) {
 	_ = e.Close(context.WithoutCancel(t.Context()))
 
 	var out bytes.Buffer
-	if err := describeStoredObjects(t.Context(), &out, &rf, "b1"); err != nil {
+	if err := describeStored(t.Context(), &out, &rf, backupNamed("b1")); err != nil {
 		t.Fatal(err)
 	}
 	want := `
+Pods (1, from the repository):
+  pod shop/db-0 on node node-a: Completed
+    hook pre flush container=db exit 0 in 0s
+      | flushed 3 tables
+    volume data: snapshot k1, 0 files, 0 B, capture 0s
+
 Objects (3, collected 2026-11-26T02:00:00Z):
   namespaces (1): shop
   deployments.apps (2): shop/api, shop/web
@@ -77,7 +92,7 @@ Objects (3, collected 2026-11-26T02:00:00Z):
 	}
 
 	out.Reset()
-	if err := describeStoredObjects(t.Context(), &out, &rf, "older"); err != nil {
+	if err := describeStored(t.Context(), &out, &rf, backupNamed("older")); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "none stored: backup older has no stored resources") {
@@ -85,7 +100,7 @@ Objects (3, collected 2026-11-26T02:00:00Z):
 	}
 
 	out.Reset()
-	if err := describeStoredObjects(t.Context(), &out, &repoFlags{}, "b1"); err != nil {
+	if err := describeStored(t.Context(), &out, &repoFlags{}, backupNamed("b1")); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "--repo PATH") || strings.Count(out.String(), "\n") != 2 {
@@ -99,13 +114,15 @@ func TestDescribeBackupRounds(t *testing.T) {
 	end := metav1.NewTime(start.Add(72*time.Second + 345678*time.Microsecond))
 	freeze := metav1.Duration{Duration: 2634512 * time.Microsecond}
 	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b1"},
-		Status: api.BackupStatus{Phase: api.BackupPhaseCompleted, StartTimestamp: &start, CompletionTimestamp: &end,
-			Pods: []api.PodResult{{Namespace: "shop", Name: "db-0", Node: "node-a", Phase: api.PodCompleted, Freeze: &freeze,
+		Status: api.BackupStatus{Phase: api.BackupPhaseFailed, StartTimestamp: &start, CompletionTimestamp: &end,
+			PodCounts: api.PodCounts{Total: 1, Failed: 1},
+			FailedPods: []api.PodResult{{Namespace: "shop", Name: "db-0", Node: "node-a", Phase: api.PodFailed, Freeze: &freeze,
 				Hooks:   []api.HookResult{{Name: "pg-freeze", Phase: "pre", Container: "db", Duration: metav1.Duration{Duration: 459123 * time.Microsecond}}},
 				Volumes: []api.VolumeResult{{Name: "data", SnapshotID: "k1", Files: 3, Bytes: 3_400_000, Capture: freeze}}}}}}
 	var out bytes.Buffer
 	describeBackup(&out, b, false)
-	for _, want := range []string{"Completed:    2026-11-26T02:01:12Z (1m12s)\n", "  pod shop/db-0 on node node-a: Completed, frozen 2.6s\n"} {
+	for _, want := range []string{"Completed:    2026-11-26T02:01:12Z (1m12s)\n", "  pod shop/db-0 on node node-a: Failed, frozen 2.6s\n",
+		"Pods:         1: 0 completed, 1 failed, 0 skipped, 0 in progress\n", "\nFailed pods (1):\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("describe lacks %q:\n%s", want, out.String())
 		}

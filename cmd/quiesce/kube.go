@@ -80,6 +80,20 @@ func (k *kubeFlags) client() (client.WithWatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	return clientFor(cfg)
+}
+
+// bulkClient is client with bulkRestConfig's rate: the coordinator's, which
+// writes a NodeBackup per node (or chunk) and their group gates.
+func (k *kubeFlags) bulkClient() (client.WithWatch, error) {
+	cfg, err := k.bulkRestConfig()
+	if err != nil {
+		return nil, err
+	}
+	return clientFor(cfg)
+}
+
+func clientFor(cfg *rest.Config) (client.WithWatch, error) {
 	s, err := scheme()
 	if err != nil {
 		return nil, err

@@ -29,8 +29,13 @@ type progress struct {
 	started, ended        time.Time // zero: not started, not ended yet
 }
 
-func backupProgress(b *api.Backup) progress {
-	p := progress{kind: "backup", name: b.Name, phase: string(b.Status.Phase), pods: len(b.Status.Pods), bytesVerb: "uploaded"}
+// backupProgress reads the pod counts from the Backup and the bytes and the
+// slowest pod from pods, the running backup's per-pod results (its
+// NodeBackups': the Backup's status holds counts only).
+func backupProgress(b *api.Backup, pods []api.PodResult) progress {
+	c := b.Status.PodCounts
+	p := progress{kind: "backup", name: b.Name, phase: string(b.Status.Phase), pods: c.Total,
+		podsDone: c.Completed + c.Failed + c.Skipped, bytesVerb: "uploaded"}
 	if p.phase == "" {
 		p.phase = string(api.BackupPhaseNew)
 	}
@@ -41,12 +46,8 @@ func backupProgress(b *api.Backup) progress {
 		p.ended = t.Time
 	}
 	var slowest *api.PodResult
-	for i := range b.Status.Pods {
-		pod := &b.Status.Pods[i]
-		switch pod.Phase {
-		case api.PodCompleted, api.PodFailed, api.PodSkipped:
-			p.podsDone++
-		}
+	for i := range pods {
+		pod := &pods[i]
 		for _, v := range pod.Volumes {
 			p.bytes += v.Bytes
 			if v.SnapshotID != "" {

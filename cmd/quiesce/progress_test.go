@@ -27,30 +27,35 @@ func TestBackupProgress(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		b    api.Backup
+		pods []api.PodResult // the NodeBackups'
 		want string
 	}{
-		{"new", api.Backup{}, "backup nightly-1: New"},
+		{"new", api.Backup{}, nil, "backup nightly-1: New"},
 		{"planned", api.Backup{Status: api.BackupStatus{Phase: api.BackupPhaseInProgress, StartTimestamp: at(0),
-			Pods: []api.PodResult{pod("db-0", api.PodPending, nil, nil), pod("web-0", api.PodPending, nil, nil)}}},
+			PodCounts: api.PodCounts{Total: 2, InProgress: 2}}},
+			[]api.PodResult{pod("db-0", api.PodPending, nil, nil), pod("web-0", api.PodPending, nil, nil)},
 			"backup nightly-1: InProgress  pods 0/2  elapsed 41.3s"},
 		{"running: the pod that started first is the slowest, whatever its phase",
-			api.Backup{Status: api.BackupStatus{Phase: api.BackupPhaseInProgress, StartTimestamp: at(0), Pods: []api.PodResult{
+			api.Backup{Status: api.BackupStatus{Phase: api.BackupPhaseInProgress, StartTimestamp: at(0),
+				PodCounts: api.PodCounts{Total: 4, InProgress: 2, Completed: 1, Skipped: 1}}},
+			[]api.PodResult{
 				pod("web-0", api.PodCompleted, at(time.Second), at(3*time.Second), vol(1_200_000, true)),
 				pod("cache-0", api.PodCapturing, at(30*time.Second), nil),
 				pod("db-0", api.PodUploading, at(2*time.Second), nil, vol(2_800_000, false)),
 				pod("skipped", api.PodSkipped, nil, nil),
-			}}},
+			},
 			"backup nightly-1: InProgress  pods 2/4  uploaded 1.2 MB of 4.0 MB  slowest shop/db-0 (Uploading, 39.3s)  elapsed 41.3s"},
 		{"final: elapsed and the slowest pod's time stop at completion",
 			api.Backup{Status: api.BackupStatus{Phase: api.BackupPhaseCompleted, StartTimestamp: at(0), CompletionTimestamp: at(9 * time.Second),
-				Pods: []api.PodResult{
-					pod("web-0", api.PodCompleted, at(time.Second), at(1459*time.Millisecond), vol(1_200_000, true)),
-					pod("db-0", api.PodCompleted, at(2*time.Second), at(8600*time.Millisecond), vol(2_800_000, true)),
-				}}},
+				PodCounts: api.PodCounts{Total: 2, Completed: 2}}},
+			[]api.PodResult{
+				pod("web-0", api.PodCompleted, at(time.Second), at(1459*time.Millisecond), vol(1_200_000, true)),
+				pod("db-0", api.PodCompleted, at(2*time.Second), at(8600*time.Millisecond), vol(2_800_000, true)),
+			},
 			"backup nightly-1: Completed  pods 2/2  uploaded 4.0 MB of 4.0 MB  slowest shop/db-0 (Completed, 6.6s)  elapsed 9s"},
 	} {
 		tc.b.Name = "nightly-1"
-		if got := backupProgress(&tc.b).format(now); got != tc.want {
+		if got := backupProgress(&tc.b, tc.pods).format(now); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
 	}

@@ -205,7 +205,7 @@ the repository flags). NAME defaults to <backup>-<UTC timestamp>.`,
 			var cur api.Restore
 			cur.Namespace, cur.Name = r.Namespace, r.Name
 			err = waitFinal(ctx, c, &cur, &api.RestoreList{}, job.Name, out,
-				func() progress { return restoreProgress(&cur) }, func() bool { return cur.Status.Phase.Final() })
+				func(context.Context) progress { return restoreProgress(&cur) }, func() bool { return cur.Status.Phase.Final() })
 			if err != nil {
 				return err
 			}

@@ -196,7 +196,7 @@ func TestWaitFinal(t *testing.T) {
 	done := make(chan error, 1)
 	cur := &api.Restore{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "r1"}}
 	printed := make(chan struct{}, 10)
-	line := func() progress { printed <- struct{}{}; return restoreProgress(cur) }
+	line := func(context.Context) progress { printed <- struct{}{}; return restoreProgress(cur) }
 	go func() {
 		done <- waitFinal(ctx, c, cur, &api.RestoreList{}, "", &out, line, func() bool { return cur.Status.Phase.Final() })
 	}()

@@ -20,7 +20,7 @@ import (
 // and returns once final() holds, or with the Job's reason when the Job
 // fails for good. list is obj's list type, for the watch.
 func waitFinal(ctx context.Context, c client.WithWatch, obj client.Object, list client.ObjectList, job string, out io.Writer,
-	current func() progress, final func() bool) error {
+	current func(context.Context) progress, final func() bool) error {
 	pp := newProgressPrinter(out)
 	tctx, stopTicks := context.WithCancel(ctx)
 	ticked := make(chan struct{})
@@ -51,7 +51,7 @@ func waitFinal(ctx context.Context, c client.WithWatch, obj client.Object, list 
 		}
 		seen := kwait.Seen{}
 		seen.Add(obj)
-		pp.show(current())
+		pp.show(current(ctx))
 		if final() {
 			return true, seen, nil
 		}

@@ -42,7 +42,7 @@ func Build(doc *resources.Document, spec *api.RestoreSpec, opt Options) (*Plan, 
 	if opt.Timeout <= 0 {
 		return nil, fmt.Errorf("restore %s: options: Timeout is %s: set a positive duration (the restore's budget, e.g. 1h)", opt.RestoreName, opt.Timeout)
 	}
-	if opt.HelperImage == "" && hasSnapshots(&doc.Backup) {
+	if opt.HelperImage == "" && hasSnapshots(doc.Pods) {
 		return nil, fmt.Errorf("restore %s: options: HelperImage is empty: set the quiesce image that runs the wait init container", opt.RestoreName)
 	}
 	switch spec.ExistingResourcePolicy {
@@ -260,8 +260,8 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-func hasSnapshots(b *api.Backup) bool {
-	for _, p := range b.Status.Pods {
+func hasSnapshots(pods []api.PodResult) bool {
+	for _, p := range pods {
 		for _, v := range p.Volumes {
 			if v.SnapshotID != "" {
 				return true

@@ -713,8 +713,8 @@ spec:
   - {name: data, emptyDir: {}}
   - {name: quiesce-restore-signal, emptyDir: {}}
 `
-	doc := &resources.Document{Items: items(t, earlier), Backup: api.Backup{Status: api.BackupStatus{Pods: []api.PodResult{
-		{Namespace: "shop", Name: "app-0", Volumes: []api.VolumeResult{{Name: "data", SnapshotID: "s1"}}}}}}}
+	doc := &resources.Document{Items: items(t, earlier), Backup: api.Backup{Status: api.BackupStatus{}}, Pods: []api.PodResult{
+		{Namespace: "shop", Name: "app-0", Volumes: []api.VolumeResult{{Name: "data", SnapshotID: "s1"}}}}}
 	p := mustBuild(t, doc, &api.RestoreSpec{BackupName: "b"})
 	pod := podOf(t, step(t, p, "pods", "shop", "app-0"))
 	if got := containerNames(pod.Spec.InitContainers); !slices.Equal(got, []string{api.RestoreWaitContainer, "fix-perms"}) {

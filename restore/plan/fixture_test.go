@@ -413,18 +413,19 @@ func shopDoc(t testing.TB) *resources.Document {
 		FormatVersion: resources.FormatVersion,
 		Backup: api.Backup{
 			ObjectMeta: metaName("quiesce", "nightly-1"),
-			Status: api.BackupStatus{Phase: api.BackupPhaseCompleted, Pods: []api.PodResult{
-				{Namespace: "shop", Name: "web-5d8f7c9b-x2k4p", Volumes: []api.VolumeResult{
-					{Name: "data", PVC: "web-data", SnapshotID: "k1web"},
-					{Name: "cache", SnapshotID: "k2cache"},
-					{Name: "scratch", SnapshotID: "k3gone"}, // no longer in the pod spec
-				}},
-				{Namespace: "shop", Name: "db-0", Volumes: []api.VolumeResult{
-					{Name: "data", PVC: "data-db-0", SnapshotID: "k4db"},
-					{Name: "tmp", Error: "open /tmp/x: permission denied"},
-				}},
-				{Namespace: "gone", Name: "ghost", Volumes: []api.VolumeResult{{Name: "v", SnapshotID: "k5"}}},
+			Status:     api.BackupStatus{Phase: api.BackupPhaseCompleted},
+		},
+		Pods: []api.PodResult{
+			{Namespace: "shop", Name: "web-5d8f7c9b-x2k4p", Volumes: []api.VolumeResult{
+				{Name: "data", PVC: "web-data", SnapshotID: "k1web"},
+				{Name: "cache", SnapshotID: "k2cache"},
+				{Name: "scratch", SnapshotID: "k3gone"}, // no longer in the pod spec
 			}},
+			{Namespace: "shop", Name: "db-0", Volumes: []api.VolumeResult{
+				{Name: "data", PVC: "data-db-0", SnapshotID: "k4db"},
+				{Name: "tmp", Error: "open /tmp/x: permission denied"},
+			}},
+			{Namespace: "gone", Name: "ghost", Volumes: []api.VolumeResult{{Name: "v", SnapshotID: "k5"}}},
 		},
 		CollectedAt: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC),
 		Items:       items(t, shopObjects),

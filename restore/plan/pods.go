@@ -97,12 +97,12 @@ func (b *builder) podWork(src resources.Item, st *Step) error {
 }
 
 // volumes returns the pod's volumes with a snapshot in the backup, from the
-// Backup's status (matched by the source namespace and name).
+// backup's per-pod report (matched by the source namespace and name).
 func (b *builder) volumes(src resources.Item, pod *corev1.Pod, obj string) []api.RestoreVolume {
 	srcNS, name := src.Object.GetNamespace(), src.Object.GetName()
 	var res *api.PodResult
-	for i := range b.doc.Backup.Status.Pods {
-		if p := &b.doc.Backup.Status.Pods[i]; p.Namespace == srcNS && p.Name == name {
+	for i := range b.doc.Pods {
+		if p := &b.doc.Pods[i]; p.Namespace == srcNS && p.Name == name {
 			res = p
 			break
 		}
