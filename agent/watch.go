@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,16 +17,22 @@ import (
 )
 
 // listWatch calls handle with every object of list's kind that opts select,
-// listed and then as it is added or changed, until ctx ends (kwait.Each).
+// listed and then as it is added or changed, until ctx ends (kwait.Each: the
+// watch resumes from the last version seen, a list is read only at the start
+// and when that version has expired).
 func listWatch(ctx context.Context, c client.WithWatch, log *zap.Logger, list client.ObjectList, handle func(runtime.Object), opts ...client.ListOption) {
 	kwait.Each(ctx, &kwait.Backoff{Min: time.Second, Max: 30 * time.Second},
-		func(ctx context.Context) (watch.Interface, error) { return c.Watch(ctx, list, opts...) },
-		func(ctx context.Context) ([]runtime.Object, error) {
+		func(ctx context.Context, version string) (watch.Interface, error) {
+			from := &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: version, AllowWatchBookmarks: true}}
+			return c.Watch(ctx, list, append(slices.Clone(opts), from)...)
+		},
+		func(ctx context.Context) ([]runtime.Object, string, error) {
 			l := list.DeepCopyObject().(client.ObjectList)
 			if err := c.List(ctx, l, opts...); err != nil {
-				return nil, err
+				return nil, "", err
 			}
-			return meta.ExtractList(l)
+			items, err := meta.ExtractList(l)
+			return items, l.GetResourceVersion(), err
 		},
 		handle,
 		func(err error, in time.Duration) {

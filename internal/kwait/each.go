@@ -7,7 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -76,16 +76,31 @@ func Retry(ctx context.Context, b *Backoff, attempt func(context.Context) error,
 }
 
 // Each hands every object to handle: first all that list returns, then each
-// one a watch reports added or changed, until ctx ends. The watch is opened
-// before the list, so no change made after the list is missed; when it
-// closes (a timeout, a compaction) Each starts over at once, and when open,
-// list or the watch fail it starts over after b. handle sees an object more
-// than once and must be idempotent.
-func Each(ctx context.Context, b *Backoff, open func(context.Context) (watch.Interface, error), list func(context.Context) ([]runtime.Object, error), handle func(runtime.Object), retrying func(err error, in time.Duration)) {
+// one a watch from the list's resource version reports added or changed,
+// until ctx ends. When the watch closes (the API server ends every watch
+// after a few minutes) Each opens it again from the last version it saw,
+// without listing: a list is a quorum read of every object from etcd, and
+// 200 agents listing on each closed watch queued up there until writes
+// stalled. It lists again only when that version has expired (410); when
+// open, list or the watch fail it retries after b. handle sees an object
+// more than once and must be idempotent.
+func Each(ctx context.Context, b *Backoff, open func(ctx context.Context, version string) (watch.Interface, error),
+	list func(context.Context) (items []runtime.Object, version string, err error), handle func(runtime.Object),
+	retrying func(err error, in time.Duration)) {
+	version := "" // none: list first
 	for ctx.Err() == nil {
-		err := eachRound(ctx, b, open, list, handle)
+		var err error
+		if version == "" {
+			version, err = listAll(ctx, list, handle)
+		}
+		if err == nil {
+			version, err = follow(ctx, b, open, version, handle)
+		}
 		if err == nil || ctx.Err() != nil {
 			continue
+		}
+		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+			version = ""
 		}
 		d := b.Next()
 		retrying(err, d)
@@ -93,34 +108,42 @@ func Each(ctx context.Context, b *Backoff, open func(context.Context) (watch.Int
 	}
 }
 
-// eachRound lists and follows one watch; nil when the watch closed.
-func eachRound(ctx context.Context, b *Backoff, open func(context.Context) (watch.Interface, error), list func(context.Context) ([]runtime.Object, error), handle func(runtime.Object)) error {
-	w, err := open(ctx)
+func listAll(ctx context.Context, list func(context.Context) ([]runtime.Object, string, error), handle func(runtime.Object)) (string, error) {
+	items, version, err := list(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer w.Stop()
-	items, err := list(ctx)
-	if err != nil {
-		return err
-	}
-	b.Reset()
 	for _, o := range items {
 		handle(o)
 	}
+	return version, nil
+}
+
+// follow hands what one watch from version reports to handle and returns
+// the last version seen: nil error when the watch closed.
+func follow(ctx context.Context, b *Backoff, open func(context.Context, string) (watch.Interface, error), version string, handle func(runtime.Object)) (string, error) {
+	w, err := open(ctx, version)
+	if err != nil {
+		return version, err
+	}
+	defer w.Stop()
+	b.Reset()
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return version, ctx.Err()
 		case ev, ok := <-w.ResultChan():
-			switch {
-			case !ok:
-				return nil
-			case ev.Type == watch.Error:
-				// Its object is a metav1.Status (say, the resource version
-				// expired); the next round lists again.
-				return fmt.Errorf("watch reported an error: %w", apierrors.FromObject(ev.Object))
-			case ev.Type == watch.Added || ev.Type == watch.Modified:
+			if !ok {
+				return version, nil
+			}
+			if ev.Type == watch.Error {
+				// Its object is a metav1.Status (say, the version expired).
+				return version, fmt.Errorf("watch reported an error: %w", apierrors.FromObject(ev.Object))
+			}
+			if m, err := meta.Accessor(ev.Object); err == nil && m.GetResourceVersion() != "" {
+				version = m.GetResourceVersion()
+			}
+			if ev.Type == watch.Added || ev.Type == watch.Modified {
 				handle(ev.Object)
 			}
 		}

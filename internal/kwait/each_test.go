@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -51,38 +52,46 @@ func TestRetryStopsAtPermanent(t *testing.T) {
 	}
 }
 
-// Each delivers the listed objects, then the watched ones; when the watch
-// closes it opens a new one and lists again at once; when the list fails it
-// retries after the backoff and reports the failure.
-func TestEachListsThenWatchesAndStartsOver(t *testing.T) {
+// Each lists once, then watches from the list's version; a closed watch is
+// opened again from the last version seen, without a list (a bookmark
+// counts); an expired version makes it list again, after the backoff, and a
+// failed list is retried and reported.
+func TestEachResumesWatchesAndListsOnlyWhenExpired(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	var mu sync.Mutex
-	var got []string
-	var watchers []*watch.FakeWatcher
+	var got, opened []string
 	var lists int
-	open := func(context.Context) (watch.Interface, error) {
-		w := watch.NewFakeWithChanSize(4, false)
+	open := func(_ context.Context, version string) (watch.Interface, error) {
 		mu.Lock()
-		watchers = append(watchers, w)
-		mu.Unlock()
+		defer mu.Unlock()
+		opened = append(opened, version)
+		w := watch.NewFakeWithChanSize(4, false)
+		switch len(opened) {
+		case 1: // from the list: a change, then the server ends the watch
+			w.Modify(pod("6"))
+			w.Stop()
+		case 2: // resumed at 6: a bookmark, then closed again
+			w.Action(watch.Bookmark, pod("8"))
+			w.Stop()
+		case 3: // resumed at 8: the version has expired
+			w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old resource version: 8"})
+		default:
+			w.Add(pod("11"))
+		}
 		return w, nil
 	}
-	list := func(context.Context) ([]runtime.Object, error) {
+	list := func(context.Context) ([]runtime.Object, string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		lists++
 		switch lists {
 		case 1:
-			w := watchers[0]
-			w.Modify(pod("6")) // a change after the list
-			w.Stop()           // then the watch closes: start over
-			return []runtime.Object{pod("5")}, nil
+			return []runtime.Object{pod("5")}, "5", nil
 		case 2:
-			return nil, errors.New("etcd leader changed")
+			return nil, "", errors.New("etcd leader changed")
 		default:
-			cancel()
-			return []runtime.Object{pod("7")}, nil
+			return []runtime.Object{pod("10")}, "10", nil
 		}
 	}
 	var failures int
@@ -90,13 +99,19 @@ func TestEachListsThenWatchesAndStartsOver(t *testing.T) {
 		func(o runtime.Object) {
 			mu.Lock()
 			got = append(got, o.(interface{ GetResourceVersion() string }).GetResourceVersion())
+			if len(got) == 4 {
+				cancel()
+			}
 			mu.Unlock()
 		},
 		func(error, time.Duration) { failures++ })
-	if want := "5 6 7"; strings.Join(got, " ") != want {
+	if want := "5 6 10 11"; strings.Join(got, " ") != want {
 		t.Errorf("handled versions %q, want %q", strings.Join(got, " "), want)
 	}
-	if failures != 1 || lists != 3 {
-		t.Errorf("%d failures reported over %d lists, want 1 over 3", failures, lists)
+	if want := "5 6 8 10"; strings.Join(opened, " ") != want {
+		t.Errorf("watches opened at %q, want %q", strings.Join(opened, " "), want)
+	}
+	if failures != 2 || lists != 3 {
+		t.Errorf("%d failures reported over %d lists, want 2 (the expired version, the failed list) over 3", failures, lists)
 	}
 }
