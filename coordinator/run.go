@@ -180,7 +180,7 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 	}
 	// Written a few at a time: one after the other, 200 nodes waited on
 	// 200 round trips before the last agent could start.
-	err = forEach(ctx, len(nbs), createParallelism, func(ctx context.Context, i int) error {
+	err = forEach(ctx, len(nbs), writeParallelism, func(ctx context.Context, i int) error {
 		nb := &nbs[i]
 		// A NodeBackup that exists was written by an earlier run of this
 		// coordinator, and its agent may be working on it: leave it be.
@@ -200,8 +200,8 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 	})
 }
 
-// createParallelism bounds the NodeBackup creates in flight.
-const createParallelism = 8
+// writeParallelism bounds the NodeBackup writes (creates, gates) in flight.
+const writeParallelism = 8
 
 // forEach calls fn for 0..n-1, at most par at a time, and returns the
 // first error (the calls not started then are not made).
@@ -264,12 +264,21 @@ func (e errGates) Error() string { return e.err.Error() }
 // wakes the agents, which move their members on.
 func (c *Coordinator) openGates(ctx context.Context, nbs []api.NodeBackup, log *zap.Logger) error {
 	all := Gates(nbs)
+	type change struct {
+		nb    *api.NodeBackup
+		gates []api.GroupGate
+	}
+	var changes []change
 	for i := range nbs {
-		nb := &nbs[i]
-		gates := gatesFor(nb, all)
-		if !gatesChanged(nb, gates) {
-			continue
+		if gates := gatesFor(&nbs[i], all); gatesChanged(&nbs[i], gates) {
+			changes = append(changes, change{&nbs[i], gates})
 		}
+	}
+	// A few at a time, as the creates: with groups spread over 200 nodes, a
+	// round wrote ~200 NodeBackups one after the other, and every group's
+	// next level waited on the whole round.
+	return forEach(ctx, len(changes), writeParallelism, func(ctx context.Context, i int) error {
+		nb, gates := changes[i].nb, changes[i].gates
 		// The NodeBackup as just listed is usually current: write it as it
 		// is, and read it again only when an agent wrote it meanwhile.
 		cur := nb.DeepCopy()
@@ -289,8 +298,8 @@ func (c *Coordinator) openGates(ctx context.Context, nbs []api.NodeBackup, log *
 		}
 		*nb = *cur // as written: the caller's view stays current
 		log.Debug("group gates", zap.String("nodeBackup", nb.Name), zap.Any("gates", gates))
-	}
-	return nil
+		return nil
+	})
 }
 
 // stopped handles the end of following: on the backup's deadline, the pods
