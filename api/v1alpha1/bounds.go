@@ -47,17 +47,24 @@ func (p PodResult) Compact() PodResult {
 	return p
 }
 
-// Truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+// Truncate cuts s to at most n bytes on rune boundaries by leaving out its
+// middle, marked: a message names what failed at its start and says what
+// to do at its end, and both must survive the cut.
 func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	const mark = "..."
-	cut := max(0, n-len(mark))
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	const mark = " ... "
+	keep := max(0, n-len(mark))
+	head, tail := keep/2, keep-keep/2
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
 	}
-	return s[:cut] + mark
+	from := len(s) - tail
+	for from < len(s) && !utf8.RuneStart(s[from]) {
+		from++
+	}
+	return s[:head] + mark + s[from:]
 }
 
 // BoundMessages keeps at most MaxMessages messages, each cut to

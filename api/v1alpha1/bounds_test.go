@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-func TestTruncateCutsOnARuneBoundary(t *testing.T) {
+func TestTruncateKeepsBothEndsOnRuneBoundaries(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		n    int
@@ -14,8 +14,9 @@ func TestTruncateCutsOnARuneBoundary(t *testing.T) {
 	}{
 		{"short", 10, "short"},
 		{"exactly10!", 10, "exactly10!"},
-		{"0123456789abc", 10, "0123456..."},
-		{"ééééé", 6, "é..."}, // 10 bytes; a cut inside an é moves back
+		{"0123456789abc", 10, "01 ... abc"}, // the start and the end kept
+		{"pod p: staging full: set agent.stateDir", 25, "pod p: sta ... t.stateDir"},
+		{"ééééé", 8, " ... é"}, // 10 bytes; cuts inside an é move to its edges
 	} {
 		got := Truncate(tc.in, tc.n)
 		if got != tc.want || len(got) > tc.n || !utf8.ValidString(got) {
