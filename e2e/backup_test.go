@@ -55,6 +55,11 @@ func installChart(t *testing.T, c *cluster.Cluster, ns, repoDir string, extra ..
 		"--set", "repository.password=e2e-password", "--set", "repository.filesystem.path=" + repoDir,
 		"--set", "agent.stateDir=/var/lib/quiesce-e2e-state/" + ns, "--set", "image.pullPolicy=Never",
 		"--set", "agent.logLevel=debug"}, extra...)
+	// Another build of the image (e.g. a branch's, imported as
+	// docker.io/quiesce/quiesce:<tag>) without touching the shared one.
+	if tag := os.Getenv("QUIESCE_E2E_IMAGE_TAG"); tag != "" {
+		args = append(args, "--set", "image.tag="+tag)
+	}
 	out, err := run(t, nil, "helm", args...)
 	if err != nil {
 		t.Fatalf("helm install: %v\n%s", err, out)
