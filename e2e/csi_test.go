@@ -119,6 +119,9 @@ spec:
 	if r.Status.Phase != api.RestorePhaseCompleted {
 		t.Fatalf("restore = %s (%s) errors %v warnings %v: want Completed", r.Status.Phase, r.Status.FailureReason, r.Status.Errors, r.Status.Warnings)
 	}
+	// Expected: the original's volumes are taken, so the claims are
+	// restored without spec.volumeName and the driver provisions anew.
+	t.Logf("restore warnings:\n%s", strings.Join(r.Status.Warnings, "\n"))
 
 	restored := waitReadyPods(t, c, dst, "app=csi-db", 2)
 	srcPVs := map[string]bool{}
@@ -319,7 +322,7 @@ func csiDriver(t *testing.T, c *cluster.Cluster) {
 	objs := csiObjects(t)
 	dyn := dynamic.NewForConfigOrDie(c.Config)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery()))
-	resource := func(u *unstructured.Unstructured) dynamic.ResourceInterface {
+	resourceOf := func(u *unstructured.Unstructured) dynamic.ResourceInterface {
 		m, err := mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
 		if err != nil {
 			t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
@@ -339,11 +342,11 @@ func csiDriver(t *testing.T, c *cluster.Cluster) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { removeCSIDriver(t, c, objs, resource) })
+	t.Cleanup(func() { removeCSIDriver(t, c, objs, resourceOf) })
 	force := true
 	for _, u := range objs {
 		js, _ := u.MarshalJSON()
-		if _, err := resource(u).Patch(ctx, u.GetName(), types.ApplyPatchType, js, metav1.PatchOptions{FieldManager: "quiesce-e2e-csi", Force: &force}); err != nil {
+		if _, err := resourceOf(u).Patch(ctx, u.GetName(), types.ApplyPatchType, js, metav1.PatchOptions{FieldManager: "quiesce-e2e-csi", Force: &force}); err != nil {
 			t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	}
@@ -378,7 +381,7 @@ func csiDriver(t *testing.T, c *cluster.Cluster) {
 	}
 }
 
-func removeCSIDriver(t *testing.T, c *cluster.Cluster, objs []*unstructured.Unstructured, resource func(*unstructured.Unstructured) dynamic.ResourceInterface) {
+func removeCSIDriver(t *testing.T, c *cluster.Cluster, objs []*unstructured.Unstructured, resourceOf func(*unstructured.Unstructured) dynamic.ResourceInterface) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 5*time.Minute)
 	defer cancel()
 	if os.Getenv("QUIESCE_E2E_KEEP") == "1" && t.Failed() {
@@ -406,7 +409,7 @@ func removeCSIDriver(t *testing.T, c *cluster.Cluster, objs []*unstructured.Unst
 	}
 	for i := len(objs) - 1; i >= 0; i-- {
 		u := objs[i]
-		if err := resource(u).Delete(ctx, u.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := resourceOf(u).Delete(ctx, u.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			t.Logf("delete %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	}
