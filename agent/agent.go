@@ -206,7 +206,7 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 			if err := a.Paths.Resolve(ctx, &pod); err != nil {
 				cause, reason := api.CauseVolumesNotFound, "volumes not found, pod not frozen: "
 				if errors.Is(err, kubeletpath.ErrNotMounted) {
-					cause, reason = api.CauseVolumeNotMounted, "volume not mounted in the agent's view, pod not frozen: "
+					cause, reason = api.CauseVolumeNotMounted, "pod not frozen: "
 				}
 				res := api.PodResult{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: a.Node, Phase: api.PodFailed,
 					Cause: cause, Reason: reason + err.Error()}

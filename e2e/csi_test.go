@@ -36,6 +36,7 @@ const (
 	csiStorageClass = "quiesce-csi"
 	csiNamespace    = "csi-quiesce-driver"
 	csiManifest     = "hack/csi/deploy.yaml"
+	csiStateDir     = "/var/lib/quiesce-csi"
 )
 
 // TestCSIStatefulSet backs up a StatefulSet whose claims the test CSI
@@ -414,10 +415,16 @@ func removeCSIDriver(t *testing.T, c *cluster.Cluster, objs []*unstructured.Unst
 		}
 	}
 	// The next test's install must not meet a terminating namespace.
-	_ = cluster.WaitFor(ctx, 3*time.Minute, "namespace "+csiNamespace+" gone", func(ctx context.Context) (bool, string, error) {
+	if err := cluster.WaitFor(ctx, 3*time.Minute, "namespace "+csiNamespace+" gone", func(ctx context.Context) (bool, string, error) {
 		_, err := c.Client.CoreV1().Namespaces().Get(ctx, csiNamespace, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err), nil
-	})
+	}); err != nil {
+		t.Log(err)
+		return
+	}
+	// The driver's state directory (a hostPath, shared by the nodes of this
+	// one-machine cluster) holds no volume any more.
+	_ = os.RemoveAll(csiStateDir)
 }
 
 // csiObjects reads the driver's manifest.

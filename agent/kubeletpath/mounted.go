@@ -57,13 +57,13 @@ func CheckMounted(r Ref, dir, real string, mounts MountPoints) error {
 	if by == "" || mounts.IsMountPoint(dir) || (real != "" && mounts.IsMountPoint(real)) {
 		return nil
 	}
-	who := "the CSI driver"
+	who := "the CSI driver's"
 	if by == MountedByLocal {
-		who = "the kubelet's bind mount of the local volume"
+		who = "the kubelet's local volume"
 	}
-	return fmt.Errorf("pod %s: volume %q: %s: %w in this view, so it is an empty directory, not the volume's data "+
-		"(the mount by %s has not reached the agent: give the agent's kubelet pods directory mount propagation "+
-		"HostToContainer, chart value agent.mountPropagation, the default; or the volume is not mounted yet: retry once the pod runs)",
+	return fmt.Errorf("pod %s: volume %q: %s: %w here, only the empty directory under the volume "+
+		"(%s mount has not reached the agent: its mount propagation must be HostToContainer, chart value agent.mountPropagation; "+
+		"or the volume is not mounted yet: retry once the pod runs)",
 		r.pod(), r.Volume, dir, ErrNotMounted, who)
 }
 

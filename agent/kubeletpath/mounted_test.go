@@ -40,13 +40,13 @@ func TestCheckMounted(t *testing.T) {
 		wantErr         string
 	}{
 		{"CSI mounted", csi, "", mountSet{csi: true}, ""},
-		{"CSI not mounted", csi, "", mountSet{}, "the CSI driver"},
+		{"CSI not mounted", csi, "", mountSet{}, "the CSI driver's mount"},
 		{"local mounted", local, "", mountSet{local: true}, ""},
-		{"local not mounted", local, "", mountSet{}, "the kubelet's bind mount"},
+		{"local not mounted", local, "", mountSet{}, "the kubelet's local volume mount"},
 		{"emptyDir needs no mount", empty, "", mountSet{}, ""},
 		{"mounted under its real path", csi, "/data/kubelet/pods/uid-1/volumes/kubernetes.io~csi/pv-1/mount",
 			mountSet{"/data/kubelet/pods/uid-1/volumes/kubernetes.io~csi/pv-1/mount": true}, ""},
-		{"parent mounted only", csi, "", mountSet{"/k/pods": true, v + "kubernetes.io~csi/pv-1": true}, "the CSI driver"},
+		{"parent mounted only", csi, "", mountSet{"/k/pods": true, v + "kubernetes.io~csi/pv-1": true}, "the CSI driver's mount"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckMounted(Ref{Root: "/k", Pod: testPod(), Volume: "data"}, tc.dir, tc.real, tc.mounts)
