@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/quiesce-dev/quiesce/agent/journal"
+	"github.com/quiesce-dev/quiesce/agent/kubeletpath"
 	"github.com/quiesce-dev/quiesce/agent/phase"
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/internal/metrics"
@@ -202,8 +204,12 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 		}
 		if a.Paths != nil {
 			if err := a.Paths.Resolve(ctx, &pod); err != nil {
+				cause, reason := api.CauseVolumesNotFound, "volumes not found, pod not frozen: "
+				if errors.Is(err, kubeletpath.ErrNotMounted) {
+					cause, reason = api.CauseVolumeNotMounted, "pod not frozen: "
+				}
 				res := api.PodResult{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Node: a.Node, Phase: api.PodFailed,
-					Cause: api.CauseVolumesNotFound, Reason: "volumes not found, pod not frozen: " + err.Error()}
+					Cause: cause, Reason: reason + err.Error()}
 				a.Log.Error("pod volumes not resolved", zap.String("pod", pod.Namespace+"/"+pod.Name), zap.Error(err))
 				a.status.report(nb.Name, res)
 				continue

@@ -13,6 +13,7 @@ import (
 
 	"github.com/quiesce-dev/quiesce/agent/kubeletpath"
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/internal/mountinfo"
 )
 
 // PathResolver finds the host directories of a pod's volumes. It runs
@@ -27,6 +28,22 @@ type PathResolver interface {
 type KubeletPaths struct {
 	Client client.Client
 	Root   string // kubelet root dir; default /var/lib/kubelet
+	Mounts MountTable
+}
+
+// MountTable reads the mount points of the agent's own view, where a CSI or
+// local volume must be mounted to be read; nil reads /proc/self/mountinfo.
+type MountTable func() (kubeletpath.MountPoints, error)
+
+func (m MountTable) read() (kubeletpath.MountPoints, error) {
+	if m != nil {
+		return m()
+	}
+	t, err := mountinfo.Read(mountinfo.Self)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // Resolve sets HostPath on each of pod's volumes.
@@ -43,7 +60,7 @@ func (k *KubeletPaths) Resolve(ctx context.Context, pod *api.PodAssignment) erro
 	}
 	for i := range pod.Volumes {
 		v := &pod.Volumes[i]
-		dir, err := volumeDir(ctx, k.Client, k.Root, &p, v.Name, v.PVC)
+		dir, err := volumeDir(ctx, k.Client, k.Root, k.Mounts, &p, v.Name, v.PVC)
 		if err != nil {
 			return err
 		}
@@ -54,8 +71,9 @@ func (k *KubeletPaths) Resolve(ctx context.Context, pod *api.PodAssignment) erro
 
 // volumeDir finds the host directory of p's volume; claim names the
 // volume's PersistentVolumeClaim, if it has one, whose bound volume's name
-// is part of the path.
-func volumeDir(ctx context.Context, c client.Client, root string, p *corev1.Pod, volume, claim string) (string, error) {
+// is part of the path. A directory a CSI driver or the kubelet mounts the
+// volume on must be a mount point in the agent's view (kubeletpath.ErrNotMounted).
+func volumeDir(ctx context.Context, c client.Client, root string, mounts MountTable, p *corev1.Pod, volume, claim string) (string, error) {
 	ref := kubeletpath.Ref{Root: root, Pod: p, Volume: volume}
 	if claim != "" {
 		var pvc corev1.PersistentVolumeClaim
@@ -64,7 +82,18 @@ func volumeDir(ctx context.Context, c client.Client, root string, p *corev1.Pod,
 		}
 		ref.PVName = pvc.Spec.VolumeName
 	}
-	return kubeletpath.Resolve(ref)
+	dir, err := kubeletpath.Resolve(ref)
+	if err != nil || kubeletpath.MountedBy(root, dir) == "" {
+		return dir, err
+	}
+	table, err := mounts.read()
+	if err != nil {
+		return "", fmt.Errorf("pod %s/%s: volume %q: %w", p.Namespace, p.Name, volume, err)
+	}
+	if err := kubeletpath.Mounted(ref, dir, table); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
 
 // KubeletHasPod reports whether the kubelet under root still has a pod's

@@ -43,11 +43,13 @@ type Restorer struct {
 	Runtime   cri.Execer
 	// KubeletRoot is the kubelet's root dir; default /var/lib/kubelet.
 	KubeletRoot string
-	Log         *zap.Logger
-	Metrics     *metrics.Agent       // may be nil
-	Events      record.EventRecorder // may be nil
-	Logs        LogStore             // may be nil
-	Now         func() time.Time
+	// Mounts: a CSI or local volume is restored only into its mount.
+	Mounts  MountTable
+	Log     *zap.Logger
+	Metrics *metrics.Agent       // may be nil
+	Events  record.EventRecorder // may be nil
+	Logs    LogStore             // may be nil
+	Now     func() time.Time
 
 	status  *statusWriter[api.RestorePodResult]
 	mu      sync.Mutex

@@ -81,6 +81,8 @@ type restoreFixture struct {
 	// patience bounds waitFor; tests under synctest (fake time) raise it
 	// above the durations they exercise.
 	patience time.Duration
+	// mounted are the mount points the agent sees: the CSI volume's.
+	mounted mountSet
 }
 
 func newRestoreFixture(t *testing.T, withVolumes bool, hooks ...api.RestoreExecHookSpec) *restoreFixture {
@@ -121,8 +123,9 @@ func newRestoreFixture(t *testing.T, withVolumes bool, hooks ...api.RestoreExecH
 	_ = api.AddToScheme(s)
 	_ = clientgoscheme.AddToScheme(s)
 	f.c = fake.NewClientBuilder().WithScheme(s).WithObjects(f.nr, f.pod, pvc).WithStatusSubresource(&api.NodeRestore{}).Build()
+	f.mounted = mountSet{filepath.Join(vols, kubeletpath.PluginCSI, "pv-1", "mount"): true}
 	f.r = &Restorer{Node: "node-a", Namespace: "quiesce", Client: f.c, Volumes: f.vols, Runtime: f.rt, KubeletRoot: f.root,
-		Log: zaptest.NewLogger(t), Events: f.ev}
+		Mounts: func() (kubeletpath.MountPoints, error) { return f.mounted, nil }, Log: zaptest.NewLogger(t), Events: f.ev}
 	return f
 }
 
@@ -290,6 +293,23 @@ func TestRestoreVolumeFailureSignalsTheReason(t *testing.T) {
 	}
 	if evs := strings.Join(f.events(), "\n"); !strings.Contains(evs, "Warning RestoreVolumeFailed restore r1: volume db from snapshot k2") {
 		t.Errorf("events:\n%s", evs)
+	}
+}
+
+// A CSI volume not mounted in the agent's view is not restored into: the
+// data would land under the mount, hidden from the app.
+func TestRestoreRefusesAnUnmountedCSIVolume(t *testing.T) {
+	f := newRestoreFixture(t, true)
+	f.mounted = mountSet{}
+	f.container("app", true)
+	f.start()
+	pod := f.waitDone()
+	if pod.Phase != api.RestorePodFailed || !strings.Contains(pod.Reason, "volume db: pod shop/db-0: volume \"db\"") ||
+		!strings.Contains(pod.Reason, kubeletpath.ErrNotMounted.Error()) {
+		t.Errorf("pod = %s: %s", pod.Phase, pod.Reason)
+	}
+	if got := f.vols.get(); len(got) != 1 {
+		t.Errorf("restored %v: want only the emptyDir volume, not the unmounted CSI one", got)
 	}
 }
 

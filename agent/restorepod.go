@@ -147,7 +147,7 @@ func (p *restorePod) restoreVolumes(ctx context.Context) bool {
 func (p *restorePod) restoreVolume(ctx context.Context, pod *corev1.Pod, v api.RestoreVolume) (api.VolumeRestoreResult, error) {
 	vr := api.VolumeRestoreResult{Name: v.Name, SnapshotID: v.SnapshotID}
 	log := p.log.With(zap.String("volume", v.Name), zap.String("snapshot", v.SnapshotID))
-	dir, err := volumeDir(ctx, p.r.Client, p.r.KubeletRoot, pod, v.Name, claimOf(pod, v.Name))
+	dir, err := volumeDir(ctx, p.r.Client, p.r.KubeletRoot, p.r.Mounts, pod, v.Name, claimOf(pod, v.Name))
 	if err != nil {
 		log.Error("volume directory not found", zap.Error(err))
 		return vr, err
@@ -196,7 +196,7 @@ func (p *restorePod) signal(ctx context.Context, pod *corev1.Pod, sig api.Restor
 	// The signal is local I/O: it still goes out after the deadline.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	dir, err := volumeDir(ctx, p.r.Client, p.r.KubeletRoot, pod, api.RestoreSignalVolume, "")
+	dir, err := volumeDir(ctx, p.r.Client, p.r.KubeletRoot, p.r.Mounts, pod, api.RestoreSignalVolume, "")
 	if err == nil {
 		err = writeSignal(dir, sig)
 	}

@@ -32,7 +32,13 @@ import (
 // run runs a project binary (bin/NAME) and returns its combined output.
 func run(t *testing.T, env []string, name string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), filepath.Join(cluster.RepoRoot(), "bin", name), args...)
+	return runCtx(t.Context(), env, name, args...)
+}
+
+// runCtx is run under ctx: a cleanup's (t.Context() is cancelled before
+// cleanups run, so a command started with it is killed at once).
+func runCtx(ctx context.Context, env []string, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(cluster.RepoRoot(), "bin", name), args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -55,6 +61,11 @@ func installChart(t *testing.T, c *cluster.Cluster, ns, repoDir string, extra ..
 		"--set", "repository.password=e2e-password", "--set", "repository.filesystem.path=" + repoDir,
 		"--set", "agent.stateDir=/var/lib/quiesce-e2e-state/" + ns, "--set", "image.pullPolicy=Never",
 		"--set", "agent.logLevel=debug"}, extra...)
+	// Another build of the image (e.g. a branch's, imported as
+	// docker.io/quiesce/quiesce:<tag>) without touching the shared one.
+	if tag := os.Getenv("QUIESCE_E2E_IMAGE_TAG"); tag != "" {
+		args = append(args, "--set", "image.tag="+tag)
+	}
 	out, err := run(t, nil, "helm", args...)
 	if err != nil {
 		t.Fatalf("helm install: %v\n%s", err, out)
@@ -63,7 +74,13 @@ func installChart(t *testing.T, c *cluster.Cluster, ns, repoDir string, extra ..
 		if t.Failed() {
 			logAgents(t, c, ns)
 		}
-		_, _ = run(t, nil, "helm", "uninstall", ns, "--namespace", ns, "--kubeconfig", c.Kubeconfig, "--wait")
+		// Uninstalled for real: the release's cluster-scoped objects
+		// (ClusterRoles, bindings, the isolation policy) outlive its namespace.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 2*time.Minute)
+		defer cancel()
+		if out, err := runCtx(ctx, nil, "helm", "uninstall", ns, "--namespace", ns, "--kubeconfig", c.Kubeconfig, "--wait"); err != nil {
+			t.Logf("helm uninstall %s: %v\n%s", ns, err, out)
+		}
 		_ = os.RemoveAll(repoDir)
 		_ = os.RemoveAll("/var/lib/quiesce-e2e-state/" + ns)
 	})

@@ -39,7 +39,15 @@ images: image
 	hack/images/gobin.sh ./e2e/incluster docker.io/quiesce/e2e-incluster:local $(IMAGES_DIR)/e2e-incluster.tar
 	hack/images/gobin.sh ./e2e/writer docker.io/quiesce/e2e-writer:local $(IMAGES_DIR)/e2e-writer.tar
 	hack/images/dbimage.sh postgres $(IMAGES_DIR)/postgres.tar
+	hack/images/csi.sh $(IMAGES_DIR)/quiesce-csi.tar
 	hack/cluster/load-images.sh
+
+# csi-image: only the test CSI driver's image (hack/csi, e2e/csi_test.go),
+# imported into the running nodes.
+.PHONY: csi-image
+csi-image:
+	hack/images/csi.sh $(IMAGES_DIR)/quiesce-csi.tar
+	hack/cluster/load-images.sh $(IMAGES_DIR)/quiesce-csi.tar
 
 # test-e2e: brings the cluster up (or reuses it) and runs the e2e tests on it
 # (bin/quiesce is the CLI some tests drive).

@@ -59,6 +59,11 @@ const (
 	CauseJournal FailureCause = "JournalUnwritable"
 	// CauseVolumesNotFound: a volume's directory was not found on the node.
 	CauseVolumesNotFound FailureCause = "VolumesNotFound"
+	// CauseVolumeNotMounted: a CSI or local volume's directory is not a
+	// mount point in the agent's view (its mount propagation is missing, or
+	// the volume is not mounted yet); the pod was not frozen, nothing was
+	// captured.
+	CauseVolumeNotMounted FailureCause = "VolumeNotMounted"
 	// CauseInvalidSpec: the pod's hooks or annotations are invalid.
 	CauseInvalidSpec FailureCause = "InvalidSpec"
 	// CauseNoAgent: no agent runs on the pod's node.

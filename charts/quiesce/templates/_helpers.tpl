@@ -89,3 +89,15 @@ the S3 CA). */ -}}
   secret: {secretName: {{ .Values.repository.s3.ca.secret }}, items: [{key: {{ .Values.repository.s3.ca.key }}, path: {{ .Values.repository.s3.ca.key }}}]}
 {{- end }}
 {{- end }}
+{{- /* quiesce.agentMountPropagation: the agent's and the guard's propagation
+on the kubelet's pods directory. None is there to prove the agent's
+mount check (a CSI or local volume mounted after the agent started is then
+not seen, and its pod fails with VolumeNotMounted); Bidirectional would let
+the agent's mounts leak into the node, which it never needs. */ -}}
+{{- define "quiesce.agentMountPropagation" -}}
+{{- $p := .Values.agent.mountPropagation | default "HostToContainer" }}
+{{- if not (has $p (list "HostToContainer" "None")) }}
+{{- fail (printf "agent.mountPropagation=%q: use HostToContainer (the default: volumes mounted after the agent started are seen) or None" $p) }}
+{{- end }}
+{{- $p }}
+{{- end }}
