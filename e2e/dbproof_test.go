@@ -24,57 +24,62 @@ import (
 	"github.com/quiesce-dev/quiesce/e2e/consistency"
 )
 
-// TestDatabaseProof is the cluster proof of issue 12 for PostgreSQL: the
-// recipe of examples/databases/postgres exactly as a user applies it (its
-// namespace and storage class changed), on a real PersistentVolume, under
-// a sustained TPC-B write load; each cycle backs it up through the
-// installed chart while the load runs, restores it into a new namespace
-// (Velero's namespaceMapping), and checks the restored server: it starts
-// and recovers by itself (no FATAL/PANIC in its log), pg_amcheck
-// --heapallindexed passes, pgbench's balances agree exactly, and every
-// transaction acknowledged before the freeze began is in it. Then `quiesce
-// backup verify` runs the recipe's own check hook on the last backup.
+// TestDatabaseProof is the cluster proof of issue 12: each database
+// recipe of examples/databases exactly as a user applies it (its namespace
+// and storage class changed), on a real PersistentVolume, under a
+// sustained write load that carries an invariant; each cycle backs it up
+// through the installed chart while the load runs, restores it into a new
+// namespace (Velero's namespaceMapping), and checks the restored server: it
+// starts and recovers by itself (no error of the server in its log), the
+// database's own checks pass, the invariant holds exactly, and every write
+// acknowledged before the freeze began is in it. The control cycles do the
+// same with the pod's hooks removed: what the hooks buy. For PostgreSQL,
+// `quiesce backup verify` then runs the recipe's own check hook on the last
+// backup, and a failing one.
 //
-// QUIESCE_DBPROOF_CYCLES (default 2: make test), QUIESCE_DBPROOF_OUT (a
-// Markdown table; make test-consistency writes docs/consistency.md's).
+// QUIESCE_DBPROOF_CYCLES (default 2: make test), QUIESCE_DBPROOF_CONTROL
+// (control cycles per database, default 0), QUIESCE_DBPROOF_DBS (default
+// postgres; make test-consistency: postgres,mariadb,redis, whose images
+// make db-images builds), QUIESCE_DBPROOF_OUT (a Markdown table).
 func TestDatabaseProof(t *testing.T) {
 	c := env(t)
-	ctx := t.Context()
-	cycles := 2
-	if v, err := strconv.Atoi(os.Getenv("QUIESCE_DBPROOF_CYCLES")); err == nil && v > 0 {
-		cycles = v
+	cycles, control := envInt("QUIESCE_DBPROOF_CYCLES", 2), envInt("QUIESCE_DBPROOF_CONTROL", 0)
+	names := []string{"postgres"}
+	if v := os.Getenv("QUIESCE_DBPROOF_DBS"); v != "" {
+		names = strings.Split(v, ",")
 	}
 	sys := c.Namespace(t, "qsys")
-	app := c.Namespace(t, "qpg")
 	installChart(t, c, sys, "/var/lib/quiesce-e2e-repos/"+sys)
 	kc := apiClient(t, c)
 
-	class := "qe2e-" + app
-	dbPV(t, c, class, app+"-src", "node-a")
-	applyRecipe(t, kc, filepath.Join(cluster.RepoRoot(), "examples/databases/postgres/statefulset.yaml"), app, class)
-	if _, err := c.WaitPod(ctx, app, "postgres-0", 4*time.Minute, cluster.PodReady); err != nil {
-		t.Fatalf("postgres-0 (image docker.io/quiesce/postgres:local: make images builds it): %v", err)
-	}
-	// execDB runs a command in the database container of postgres-0 in ns.
-	execDB := func(ns string, args ...string) (string, error) {
-		res, err := c.Exec(ctx, ns, "postgres-0", "postgres", nil, args...)
-		if err == nil && res.ExitCode != 0 {
-			err = fmt.Errorf("exit code %d", res.ExitCode)
-		}
-		return strings.TrimSpace(res.Stdout + res.Stderr), err
-	}
-	if out, err := execDB(app, "pgbench", "-i", "-q", "-s", "5", "app"); err != nil {
-		t.Fatalf("pgbench -i: %v\n%s", err, out)
-	}
-
 	var results []consistency.Cycle
-	var last string
-	for i := range cycles {
-		name := fmt.Sprintf("pg-%d", i)
-		cy := pgCycle(t, c, kc, sys, app, class, name, i, execDB)
-		t.Logf("cycle %d: %+v", i, cy)
-		results = append(results, cy)
-		last = name
+	for _, name := range names {
+		db, ok := proofDBs[name]
+		if !ok {
+			t.Fatalf("QUIESCE_DBPROOF_DBS: no database %q (postgres, mariadb, redis)", name)
+		}
+		t.Run(name, func(t *testing.T) {
+			p := startProofDB(t, c, kc, db)
+			var last string
+			for i := range cycles + control {
+				backup := fmt.Sprintf("%s-%d", db.short, i)
+				if i == cycles {
+					p.removeHooks(t)
+				}
+				cy := p.cycle(t, sys, backup, i, i >= cycles)
+				t.Logf("cycle %d: %+v", i, cy)
+				results = append(results, cy)
+				if i < cycles {
+					last = backup
+					if !cy.Clean() {
+						t.Errorf("cycle %d not clean: %+v", i, cy)
+					}
+				}
+			}
+			if db.afterCycles != nil && !t.Failed() {
+				db.afterCycles(t, p, sys, last)
+			}
+		})
 	}
 	var table bytes.Buffer
 	consistency.WriteTable(&table, consistency.Summarize(results))
@@ -84,12 +89,21 @@ func TestDatabaseProof(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i, cy := range results {
-		if !cy.Clean() {
-			t.Errorf("cycle %d not clean: %+v", i, cy)
-		}
-	}
+}
 
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
+		return v
+	}
+	return def
+}
+
+// pgVerifyAndRestart runs after PostgreSQL's cycles: the recipe's verify
+// hook on the last backup, the live server's restart on its volume, and a
+// check that fails.
+func pgVerifyAndRestart(t *testing.T, p *liveDB, sys, last string) {
+	c, kc, class, app := p.c, p.kc, p.class, p.ns
+	ctx := t.Context()
 	// The recipe's verify hook on the last backup: restored into a scratch
 	// namespace (its claim binds a volume of the same class), checked, gone.
 	dbPV(t, c, class, app+"-verify", "node-b")
@@ -125,7 +139,7 @@ func TestDatabaseProof(t *testing.T) {
 		}
 		return restarted.UID != live.UID && cluster.PodReady(&restarted), string(restarted.Status.Phase), nil
 	}); err != nil {
-		t.Fatalf("%v; server log:\n%s", err, serverLog(t, c, app))
+		t.Fatalf("%v; server log:\n%s", err, p.serverLog(t, app))
 	}
 
 	// A check that fails: the pod's verify hook (an annotation, read from
@@ -156,36 +170,119 @@ func TestDatabaseProof(t *testing.T) {
 	waitNamespaceGone(t, c, v.NamespaceMapping[app])
 }
 
-// pgCycle backs the database up under load, restores it into a new
-// namespace and checks the restored server.
-func pgCycle(t *testing.T, c *cluster.Cluster, kc client.Client, sys, app, class, name string, i int,
-	execDB func(ns string, args ...string) (string, error)) consistency.Cycle {
+// proofDB is what the cluster proof needs of one database recipe. Its
+// commands run in the database's container of the live or the restored
+// pod; the load's workers write "ID unix-time" to /tmp/acks-<cycle>-<w>
+// (outside the backed-up volume) after each write the database
+// acknowledged, never before its commit.
+type proofDB struct {
+	name, short string // the recipe's directory and StatefulSet; backup names
+	recipe      string // the table's row
+	container   string
+	readyIn     time.Duration
+	// setup runs once in the live pod (schema and seed); load is the cycle's
+	// scripts, each a loop until the file stop exists.
+	setup [][]string
+	load  func(cycle int, stop string) []string
+	// serverErrors are the markers of the server's own errors in its log.
+	serverErrors []string
+	// check runs the database's own checks, invariant says whether it holds
+	// exactly, ids lists the IDs of the workers' writes it holds.
+	check, invariant func(run dbExec) (bool, string)
+	ids              func(run dbExec) (map[string]bool, error)
+	afterCycles      func(t *testing.T, p *liveDB, sys, last string)
+}
+
+// execFunc runs a command in the database container of a namespace's pod;
+// dbExec, in one pod's (the restored one's).
+type (
+	execFunc func(ns string, args ...string) (string, error)
+	dbExec   func(args ...string) (string, error)
+)
+
+// liveDB is a recipe running in its namespace.
+type liveDB struct {
+	proofDB
+	c     *cluster.Cluster
+	kc    client.Client
+	ns    string
+	class string
+	exec  execFunc
+}
+
+func (p *liveDB) pod() string { return p.name + "-0" }
+
+func startProofDB(t *testing.T, c *cluster.Cluster, kc client.Client, db proofDB) *liveDB {
+	p := &liveDB{proofDB: db, c: c, kc: kc, ns: c.Namespace(t, "q"+db.short)}
+	p.class = "qe2e-" + p.ns
+	p.exec = func(ns string, args ...string) (string, error) {
+		res, err := c.Exec(t.Context(), ns, p.pod(), db.container, nil, args...)
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("exit code %d", res.ExitCode)
+		}
+		return strings.TrimSpace(res.Stdout + res.Stderr), err
+	}
+	dbPV(t, c, p.class, p.ns+"-src", "node-a")
+	applyRecipe(t, kc, filepath.Join(cluster.RepoRoot(), "examples/databases", db.name, "statefulset.yaml"), p.ns, p.class)
+	if _, err := c.WaitPod(t.Context(), p.ns, p.pod(), 4*time.Minute, cluster.PodReady); err != nil {
+		t.Fatalf("%s (image docker.io/quiesce/%s:local: make images builds postgres, make db-images the others): %v\n%s",
+			p.pod(), db.name, err, p.serverLog(t, p.ns))
+	}
+	for _, cmd := range db.setup {
+		if out, err := p.exec(p.ns, cmd...); err != nil {
+			t.Fatalf("%s setup %q: %v\n%s", db.name, cmd[0], err, out)
+		}
+	}
+	return p
+}
+
+// removeHooks takes the backup hooks off the live pod (its annotations:
+// the pod is not restarted), for the control cycles.
+func (p *liveDB) removeHooks(t *testing.T) {
+	var pod corev1.Pod
+	if err := p.kc.Get(t.Context(), client.ObjectKey{Namespace: p.ns, Name: p.pod()}, &pod); err != nil {
+		t.Fatal(err)
+	}
+	for k := range pod.Annotations {
+		if strings.Contains(k, "hook.backup.") {
+			delete(pod.Annotations, k)
+		}
+	}
+	if err := p.kc.Update(t.Context(), &pod); err != nil {
+		t.Fatalf("remove %s's hooks: %v", p.pod(), err)
+	}
+}
+
+// serverLog is the database container's log in ns.
+func (p *liveDB) serverLog(t *testing.T, ns string) string {
+	raw, err := p.c.Client.CoreV1().Pods(ns).GetLogs(p.pod(), &corev1.PodLogOptions{Container: p.container}).DoRaw(t.Context())
+	if err != nil {
+		return "logs: " + err.Error()
+	}
+	return string(raw)
+}
+
+// cycle backs the database up under load, restores it into a new
+// namespace and checks the restored server; control: the pod's hooks are
+// removed.
+func (p *liveDB) cycle(t *testing.T, sys, name string, i int, control bool) consistency.Cycle {
 	ctx := t.Context()
-	cy := consistency.Cycle{Recipe: "postgres backup-mode (held pg_backup_start), in cluster"}
+	c, kc, app := p.c, p.kc, p.ns
+	cy := consistency.Cycle{Recipe: p.recipe + ", in cluster"}
+	if control {
+		cy.Recipe = p.name + ", hooks removed (control), in cluster"
+	}
 	stop := fmt.Sprintf("/tmp/stop-%d", i)
-	// The load: pgbench's own clients, and two workers running the same
-	// TPC-B transaction with an ID in pgbench_history.filler, each ack
-	// stamped (after psql returned, so never before the commit) in /tmp,
-	// outside the backed-up volume.
-	load := []string{
-		fmt.Sprintf(`while [ ! -f %s ]; do pgbench -n -c 2 -j 1 -T 2 app >/dev/null 2>&1; done`, stop),
-	}
-	for w := range 2 {
-		load = append(load, fmt.Sprintf(`n=0; while [ ! -f %[1]s ]; do n=$((n+1)); id=c%[2]d-w%[3]d-$n
-a=$(( (n * 7919 + %[3]d) %% 500000 + 1 )); d=$(( n %% 1000 - 500 )); tl=$(( n %% 50 + 1 )); br=$(( n %% 5 + 1 ))
-psql -X -qAt -v ON_ERROR_STOP=1 -c "BEGIN; UPDATE pgbench_accounts SET abalance = abalance + $d WHERE aid = $a; UPDATE pgbench_tellers SET tbalance = tbalance + $d WHERE tid = $tl; UPDATE pgbench_branches SET bbalance = bbalance + $d WHERE bid = $br; INSERT INTO pgbench_history (tid, bid, aid, delta, mtime, filler) VALUES ($tl, $br, $a, $d, now(), '$id'); COMMIT;" >/dev/null 2>>/tmp/load-err-%[2]d && echo "$id $(date +%%s.%%N)" >> /tmp/acks-%[2]d-%[3]d
-done`, stop, i, w))
-	}
 	var wg sync.WaitGroup
-	for _, script := range load {
+	for _, script := range p.load(i, stop) {
 		wg.Go(func() {
-			if res, err := c.Exec(context.WithoutCancel(ctx), app, "postgres-0", "postgres", nil, "sh", "-c", script); err != nil || res.ExitCode != 0 {
+			if res, err := c.Exec(context.WithoutCancel(ctx), app, p.pod(), p.container, nil, "sh", "-c", script); err != nil || res.ExitCode != 0 {
 				t.Errorf("load %q: %v %+v", script[:20], err, res)
 			}
 		})
 	}
 	stopLoad := func() {
-		_, _ = execDB(app, "touch", stop)
+		_, _ = p.exec(app, "touch", stop)
 		wg.Wait()
 	}
 	defer stopLoad()
@@ -203,8 +300,8 @@ done`, stop, i, w))
 	if err := kc.Get(ctx, client.ObjectKey{Namespace: sys, Name: name}, &b); err != nil {
 		t.Fatal(err)
 	}
-	pod := findPod(podsOf(t, kc, &b), app, "postgres-0")
-	if pod == nil || pod.FreezeStart == nil || pod.FreezeEnd == nil || b.Status.Phase != api.BackupPhaseCompleted {
+	pod := findPod(podsOf(t, kc, &b), app, p.pod())
+	if pod == nil || b.Status.Phase != api.BackupPhaseCompleted || (!control && (pod.FreezeStart == nil || pod.FreezeEnd == nil)) {
 		cy.HookErr = fmt.Sprintf("backup %s: %s, pod result %+v", name, b.Status.Phase, pod)
 		return cy
 	}
@@ -212,12 +309,20 @@ done`, stop, i, w))
 	if pod.Freeze != nil {
 		cy.Freeze = pod.Freeze.Duration
 	}
-	acks := readAcks(t, execDB, app, i)
+	// Acknowledged before this instant must be in the copy: the freeze's
+	// start, or with no hooks the backup's (the capture starts after it).
+	// The API keeps seconds: an ack before the second it falls in certainly
+	// came before it.
+	from := b.Status.StartTimestamp.Time
+	if pod.FreezeStart != nil {
+		from = pod.FreezeStart.Time
+	}
+	acks := readAcks(t, p.exec, app, i)
 	cy.Acks = len(acks)
-	cy.Stall = consistency.MaxGap(acks, pod.FreezeStart.Truncate(time.Second))
+	cy.Stall = consistency.MaxGap(acks, from.Truncate(time.Second))
 
 	dst := fmt.Sprintf("%s-r%d", app, i)
-	dbPV(t, c, class, dst, "node-b")
+	dbPV(t, c, p.class, dst, "node-b")
 	// Gone when the cycle ends: the next cycle's server does not share the
 	// machine with this one.
 	defer func() {
@@ -238,39 +343,28 @@ done`, stop, i, w))
 		cy.Note = fmt.Sprintf("restore %s: %v %s %s %v", name, err, r.Status.Phase, r.Status.FailureReason, r.Status.Errors)
 		return cy
 	}
-	if _, err := c.WaitPod(ctx, dst, "postgres-0", 3*time.Minute, cluster.PodReady); err != nil {
-		cy.Note = fmt.Sprintf("restored server not ready: %v: %s", err, serverLog(t, c, dst))
+	if _, err := c.WaitPod(ctx, dst, p.pod(), p.readyIn, cluster.PodReady); err != nil {
+		cy.Note = fmt.Sprintf("restored server not ready: %v: %s", err, consistency.LogErrors(p.serverLog(t, dst), p.serverErrors...))
 		return cy
 	}
-	if bad := consistency.LogErrors(serverLog(t, c, dst), "FATAL:", "PANIC:", "ERROR:"); bad != "" {
+	if bad := consistency.LogErrors(p.serverLog(t, dst), p.serverErrors...); bad != "" {
 		cy.Note = "restored server log: " + bad
 		return cy
 	}
 	cy.Started = true
-	if out, err := execDB(dst, "pg_amcheck", "--heapallindexed", "--install-missing", "-d", "app"); err != nil {
-		cy.Note = fmt.Sprintf("pg_amcheck: %v %s", err, out)
-	} else {
-		cy.ChecksOK = true
+	exec := func(args ...string) (string, error) { return p.exec(dst, args...) }
+	var note string
+	if cy.ChecksOK, note = p.check(exec); !cy.ChecksOK {
+		cy.Note = note
 	}
-	sums, err := execDB(dst, "psql", "-X", "-qAt", "-c", `SELECT (SELECT sum(abalance) FROM pgbench_accounts) || ' ' ||
- (SELECT sum(bbalance) FROM pgbench_branches) || ' ' || (SELECT sum(tbalance) FROM pgbench_tellers) || ' ' ||
- (SELECT coalesce(sum(delta), 0) FROM pgbench_history)`)
-	f := strings.Fields(sums)
-	cy.InvariantOK = err == nil && len(f) == 4 && f[0] == f[1] && f[1] == f[2] && f[2] == f[3]
-	if !cy.InvariantOK {
-		cy.Note += " TPC-B sums (accounts branches tellers history): " + sums
+	if cy.InvariantOK, note = p.invariant(exec); !cy.InvariantOK {
+		cy.Note += " " + note
 	}
-	ids, err := execDB(dst, "psql", "-X", "-qAt", "-c", "SELECT trim(filler) FROM pgbench_history WHERE filler IS NOT NULL")
+	present, err := p.ids(exec)
 	if err != nil {
-		cy.Note += " ids: " + ids
+		cy.Note += fmt.Sprintf(" ids: %v", err)
 	}
-	present := map[string]bool{}
-	for _, id := range strings.Fields(ids) {
-		present[id] = true
-	}
-	// The API keeps seconds: an ack before the second the freeze began in
-	// was certainly acknowledged before the pre-hook started.
-	cy.Missing, _ = consistency.AckCheck(acks, present, pod.FreezeStart.Truncate(time.Second), pod.FreezeStart.Time)
+	cy.Missing, _ = consistency.AckCheck(acks, present, from.Truncate(time.Second), from)
 	if cy.Missing > 0 {
 		cy.Note += fmt.Sprintf(" %d acknowledged writes missing", cy.Missing)
 	}
@@ -351,13 +445,4 @@ func readAcks(t *testing.T, execDB func(ns string, args ...string) (string, erro
 		acks = append(acks, consistency.Ack{ID: f[0], At: time.Unix(0, int64(sec*1e9))})
 	}
 	return acks
-}
-
-// serverLog is the restored postgres container's log.
-func serverLog(t *testing.T, c *cluster.Cluster, ns string) string {
-	raw, err := c.Client.CoreV1().Pods(ns).GetLogs("postgres-0", &corev1.PodLogOptions{Container: "postgres"}).DoRaw(t.Context())
-	if err != nil {
-		return "logs: " + err.Error()
-	}
-	return string(raw)
 }
