@@ -163,6 +163,11 @@ func TestCSIWithoutMountPropagation(t *testing.T) {
 		"--set", "coordinator.schedules[0].name=nightly", "--set", "coordinator.schedules[0].schedule=0 0 1 1 *",
 		"--set", "agent.mountPropagation=None")
 
+	// The agents' containers exist before the volume is mounted: a
+	// container made after the mount would hold a copy of it, propagation
+	// or not (on a loaded machine helm's wait can return before every
+	// agent pod is up).
+	waitReadyPods(t, c, sys, "app.kubernetes.io/component=agent", len(cluster.Nodes))
 	kc := apiClient(t, c)
 	sts := csiStatefulSet(1)
 	sts.Namespace = app
@@ -171,6 +176,14 @@ func TestCSIWithoutMountPropagation(t *testing.T) {
 	}
 	pod := waitReadyPods(t, c, app, "app=csi-db", 1)[0]
 	assertCSIMounted(t, c, &pod) // mounted on the node: only the agent cannot see it
+	for _, a := range waitReadyPods(t, c, sys, "app.kubernetes.io/component=agent", len(cluster.Nodes)) {
+		for _, st := range a.Status.ContainerStatuses {
+			if a.Spec.NodeName == pod.Spec.NodeName && (st.RestartCount > 0 || st.State.Running == nil || !st.State.Running.StartedAt.Before(&pod.CreationTimestamp)) {
+				t.Fatalf("agent %s container %s (started %v, %d restarts) was not running before pod %s was created (%v): the test's premise fails",
+					a.Name, st.Name, st.State.Running, st.RestartCount, pod.Name, pod.CreationTimestamp)
+			}
+		}
+	}
 
 	out, err := run(t, nil, "quiesce", "backup", "create", "blind", "--kubeconfig", c.Kubeconfig, "-n", sys,
 		"--include-namespaces", app, "--wait")

@@ -64,6 +64,7 @@ type result struct {
 	workBound            time.Duration // the longest node's simulated work
 	phases               []string
 	counts               api.PodCounts
+	causes               map[api.FailureCause]int // the failed pods by cause
 	requests             Counters
 	pods                 int
 	largest              int
@@ -283,6 +284,12 @@ func runCase(ctx context.Context, c scaleCase, work, quiesce string, failRate fl
 		for _, p := range report {
 			if p.ControlOverhead != nil && p.Phase == api.PodCompleted {
 				freezes = append(freezes, p.ControlOverhead.Duration)
+			}
+			if p.Phase == api.PodFailed {
+				if res.causes == nil {
+					res.causes = map[api.FailureCause]int{}
+				}
+				res.causes[p.Cause]++
 			}
 		}
 		for _, p := range simcluster.Check(l, name, report, trace) {

@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/internal/render"
 )
 
@@ -32,8 +35,8 @@ func report(w io.Writer, rs []result, failRate float64, total time.Duration) {
 			perAgent = fmt.Sprintf("%.1f MB", float64(r.harnessHeap)/float64(r.agents)/1e6)
 			watch = fmt.Sprintf("%.0f", r.requests.WatchEvents/float64(r.agents+1))
 		}
-		fmt.Fprintf(w, "| %s | %s; %d pods: %d completed, %d failed, %d skipped | %s | %s | %s | %.2f | %s (%s) | %.0f MB | %s | %s | %s / %s |\n",
-			r.c.name, strings.Join(r.phases, ", "), r.pods, r.counts.Completed, r.counts.Failed, r.counts.Skipped,
+		fmt.Fprintf(w, "| %s | %s; %d pods: %d completed, %d failed%s, %d skipped | %s | %s | %s | %.2f | %s (%s) | %.0f MB | %s | %s | %s / %s |\n",
+			r.c.name, strings.Join(r.phases, ", "), r.pods, r.counts.Completed, r.counts.Failed, byCause(r.causes), r.counts.Skipped,
 			render.Duration(r.wall), render.Duration(max(0, overhead)), r.requests.perPod(max(1, r.pods)), writes,
 			render.Bytes(int64(r.largest)), r.largestName, float64(r.coordRSS)/1024, perAgent, watch,
 			render.Duration(r.freezeMed), render.Duration(r.freezeMax))
@@ -71,4 +74,23 @@ func row(w io.Writer, target string, r result, measured string, met bool) {
 		m = "yes"
 	}
 	fmt.Fprintf(w, "| %s | %s | %s | %s |\n", target, r.c.name, measured, m)
+}
+
+// byCause is " (cause n, ...)", the most frequent first; empty for none.
+func byCause(causes map[api.FailureCause]int) string {
+	if len(causes) == 0 {
+		return ""
+	}
+	keys := slices.Collect(maps.Keys(causes))
+	slices.SortFunc(keys, func(a, b api.FailureCause) int {
+		if causes[a] != causes[b] {
+			return causes[b] - causes[a]
+		}
+		return strings.Compare(string(a), string(b))
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, causes[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
