@@ -13,7 +13,10 @@ if [ ! -d "$datadir/mysql" ]; then
     echo "docker-entrypoint: $datadir is empty: set MARIADB_ROOT_PASSWORD to initialise it" >&2
     exit 1
   fi
-  mariadb-install-db --user="$(id -un)" --datadir="$datadir" --skip-test-db --auth-root-authentication-method=socket >/tmp/init.log 2>&1 ||
+  # Not --user: it chowns the data directory, which a non-root server may
+  # not do on a volume the kubelet gave it (owned by root, group fsGroup);
+  # the socket administrator is the container's user all the same.
+  mariadb-install-db --auth-root-socket-user="$(id -un)" --datadir="$datadir" --skip-test-db --auth-root-authentication-method=socket >/tmp/init.log 2>&1 ||
     { cat /tmp/init.log >&2; exit 1; }
   mariadbd --datadir="$datadir" --skip-networking --socket=/tmp/init.sock >>/tmp/init.log 2>&1 &
   pid=$!
