@@ -18,3 +18,14 @@ weed: $(WEED)
 # ~9 min, outside make test with the server's cold build (~13 min of CPU).
 test-s3: weed
 	QUIESCE_INTEGRATION=1 QUIESCE_S3=1 $(GO) test -count=1 -timeout 30m -v -run TestRealS3 ./fsbackup/
+
+# test-e2e-s3: the chart with the real S3 server as its repository on the
+# local cluster (e2e TestS3Repository: TLS with the chart's CA, the server
+# killed during an upload, the restore checked); needs the cluster and the
+# images of make test.
+.PHONY: test-e2e-s3
+test-e2e-s3: weed build helm
+	$(MAKE) cluster-up
+	$(MAKE) images
+	QUIESCE_INTEGRATION=1 QUIESCE_S3=1 QUIESCE_E2E=1 QUIESCE_E2E_NO_UP=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) HELM=$(CURDIR)/$(HELM) \
+		$(GO) test -count=1 -timeout 30m -v -run TestS3Repository ./e2e/

@@ -24,6 +24,10 @@ import (
 // Nodes are the worker nodes up.sh creates.
 var Nodes = []string{"node-a", "node-b"}
 
+// HostIP is the host's address on the nodes' bridge (hack/cluster/env.sh):
+// a server the tests run on the host serves the pods there.
+const HostIP = "198.18.240.1"
+
 // Images are the locally built images every node has (no registry: pods use
 // them with imagePullPolicy Never).
 const (

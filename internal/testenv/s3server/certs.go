@@ -47,9 +47,9 @@ func NewCA(name string) (*CA, error) {
 	return &CA{PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), cert: cert, key: key}, nil
 }
 
-// ServerCert issues a serving certificate for 127.0.0.1 and localhost, and
-// returns it and its key in PEM.
-func (ca *CA) ServerCert() (certPEM, keyPEM []byte, err error) {
+// ServerCert issues a serving certificate for 127.0.0.1, localhost and ips,
+// and returns it and its key in PEM.
+func (ca *CA) ServerCert(ips ...net.IP) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("server key: %w", err)
@@ -61,7 +61,7 @@ func (ca *CA) ServerCert() (certPEM, keyPEM []byte, err error) {
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		IPAddresses:  append([]net.IP{net.IPv4(127, 0, 0, 1)}, ips...),
 		DNSNames:     []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)

@@ -66,7 +66,8 @@ func Binary() (string, error) {
 	return "", errors.New("s3server: weed (SeaweedFS) not found: run `make weed` (builds .cache/seaweedfs/weed) or set " + BinaryEnv)
 }
 
-// Server is one SeaweedFS process serving S3 over TLS on 127.0.0.1.
+// Server is one SeaweedFS process serving S3 over TLS on one address
+// (127.0.0.1 unless started with StartAt).
 type Server struct {
 	// Endpoint is host:port of the S3 API.
 	Endpoint string
@@ -78,6 +79,7 @@ type Server struct {
 
 	tb      testing.TB
 	bin     string
+	ip      string // where every port listens
 	dir     string // data, config, certificates and log
 	ports   map[string]int
 	cmd     *exec.Cmd
@@ -95,6 +97,18 @@ const StartTimeout = 90 * time.Second
 // The server is killed when the test ends.
 func Start(tb testing.TB, bucket string) *Server {
 	tb.Helper()
+	return StartAt(tb, bucket, "127.0.0.1")
+}
+
+// StartAt is Start on ip, one of this machine's addresses: the local
+// cluster's pods reach the host bridge's (198.18.240.1), not loopback. The
+// certificate names ip too.
+func StartAt(tb testing.TB, bucket, ip string) *Server {
+	tb.Helper()
+	addr := net.ParseIP(ip)
+	if addr == nil {
+		tb.Fatalf("s3server: %q is not an IP address", ip)
+	}
 	bin, err := Binary()
 	if err != nil {
 		tb.Fatal(err)
@@ -105,9 +119,9 @@ func Start(tb testing.TB, bucket string) *Server {
 	}
 	s := &Server{
 		Bucket: bucket, AccessKey: "quiesce-test", SecretKey: "secret-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		CA: ca, tb: tb, bin: bin, dir: tb.TempDir(),
+		CA: ca, tb: tb, bin: bin, ip: ip, dir: tb.TempDir(),
 	}
-	certPEM, keyPEM, err := ca.ServerCert()
+	certPEM, keyPEM, err := ca.ServerCert(addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -119,10 +133,10 @@ func Start(tb testing.TB, bucket string) *Server {
 	if err := os.Mkdir(filepath.Join(s.dir, "data"), 0o700); err != nil {
 		tb.Fatalf("s3server: %v", err)
 	}
-	if s.ports, err = freePorts("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc"); err != nil {
+	if s.ports, err = freePorts(ip, "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc"); err != nil {
 		tb.Fatalf("s3server: %v", err)
 	}
-	s.Endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.ports["s3"]))
+	s.Endpoint = net.JoinHostPort(ip, strconv.Itoa(s.ports["s3"]))
 	tb.Cleanup(func() { s.Kill() })
 	s.Restart()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(tb.Context()), StartTimeout)
@@ -163,7 +177,7 @@ func (s *Server) Restart() {
 	p := s.ports
 	d := s.dir
 	cmd := exec.Command(s.bin, "server",
-		"-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir="+filepath.Join(d, "data"),
+		"-ip="+s.ip, "-ip.bind="+s.ip, "-dir="+filepath.Join(d, "data"),
 		"-master.port="+itoa(p["master"]), "-master.port.grpc="+itoa(p["master.grpc"]),
 		"-master.telemetry=false", "-master.volumeSizeLimitMB=256",
 		"-volume.port="+itoa(p["volume"]), "-volume.port.grpc="+itoa(p["volume.grpc"]), "-volume.max=32",
@@ -329,10 +343,10 @@ func (s *Server) retry(ctx context.Context, what string, op func(context.Context
 	}
 }
 
-// freePorts reserves one loopback port per name. They are released before
+// freePorts reserves one port per name on ip. They are released before
 // weed binds them; weed's own defaults (port+10000 for gRPC, fixed ports
 // for its extra listeners) would collide between tests.
-func freePorts(names ...string) (map[string]int, error) {
+func freePorts(ip string, names ...string) (map[string]int, error) {
 	ports := map[string]int{}
 	var ls []net.Listener
 	defer func() {
@@ -341,7 +355,7 @@ func freePorts(names ...string) (map[string]int, error) {
 		}
 	}()
 	for _, n := range names {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			return nil, fmt.Errorf("reserve a port for %s: %w", n, err)
 		}
