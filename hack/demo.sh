@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: on a fresh Debian machine (root), bring up the local two-node
 # cluster, build and import the images, install the chart with a filesystem
-# repository, deploy annotated sample apps, back them up and describe the
-# backup. Safe to run again: the cluster and the release are reused.
+# repository (DEMO_REPO=s3, make demo REPO=s3: a real S3 server, hack/demo-s3.sh), deploy annotated
+# sample apps, back them up and describe the backup. Safe to run again: the
+# cluster and the release are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -24,11 +25,29 @@ KUBECTL=${KUBECTL:-kubectl}
 REPO_PATH=/var/lib/quiesce/repository
 PASSWORD=demo-password
 
-step "Installing the chart (namespace quiesce, repository $REPO_PATH on the nodes)"
+# The repository: a path on the nodes, or (REPO=s3) a bucket of a real S3
+# server over TLS, its CA in a ConfigMap.
+repo_flags=(--set repository.filesystem.path=$REPO_PATH)
+repo_cli=(--repo "$REPO_PATH")
+where="$REPO_PATH on the nodes"
+if [ "${DEMO_REPO:-filesystem}" = s3 ]; then
+  step "Starting the S3 server (SeaweedFS over TLS on $HOST_IP; a cold make weed builds it first)"
+  eval "$(hack/demo-s3.sh)"
+  "$KUBECTL" create namespace quiesce --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
+  "$KUBECTL" -n quiesce create configmap demo-s3-ca --from-file=ca.crt="$S3_CA" --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
+  repo_flags=(--set repository.type=s3 --set repository.s3.endpoint=$S3_ENDPOINT --set repository.s3.bucket=$S3_BUCKET
+    --set repository.s3.prefix=demo/ --set repository.s3.accessKeyID=$S3_ACCESS_KEY --set repository.s3.secretAccessKey=$S3_SECRET_KEY
+    --set repository.s3.ca.configMap=demo-s3-ca)
+  repo_cli=(--s3-endpoint "$S3_ENDPOINT" --s3-bucket "$S3_BUCKET" --s3-prefix demo/ --s3-ca-file "$S3_CA")
+  export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+  where="s3://$S3_BUCKET/demo/ at $S3_ENDPOINT"
+fi
+
+step "Installing the chart (namespace quiesce, repository $where)"
 # helm installs crds/ only on first install; apply them so a rerun gets the current schema.
 "$KUBECTL" apply --server-side --force-conflicts -f charts/quiesce/crds/ >/dev/null
 bin/helm upgrade --install quiesce charts/quiesce --namespace quiesce --create-namespace --wait --timeout 5m \
-  --set repository.password=$PASSWORD --set repository.filesystem.path=$REPO_PATH --set image.pullPolicy=Never \
+  --set repository.password=$PASSWORD "${repo_flags[@]}" --set image.pullPolicy=Never \
   --set coordinator.schedules[0].name=nightly --set 'coordinator.schedules[0].schedule=0 2 * * *' \
   --set-json 'coordinator.schedules[0].template={"includedNamespaces":["demo"],"ttl":"720h"}'
 # The image tag stays :dev across rebuilds: restart the agents onto the new one.
@@ -58,7 +77,7 @@ for p in queue-0:paused-at queue-0:resumed-at ledger-0:frozen-at ledger-0:thawed
 done
 
 step "quiesce backup logs $name (from the repository)"
-QUIESCE_REPO_PASSWORD=$PASSWORD bin/quiesce backup logs "$name" --repo "$REPO_PATH" --cache-dir "$CACHE/demo-kopia" | head -60
+QUIESCE_REPO_PASSWORD=$PASSWORD bin/quiesce backup logs "$name" "${repo_cli[@]}" --cache-dir "$CACHE/demo-kopia-${DEMO_REPO:-filesystem}" | head -60
 
 step "Restoring namespace demo into demo-restored from $name, while demo runs"
 # A rerun starts from an empty target: existing objects would be left alone.
