@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/policy"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/quiesce-dev/quiesce/fsbackup/blocksums"
 )
@@ -49,6 +51,8 @@ const (
 	segmentSize = 4 << 20
 	// DefaultBlockLayoutMin: files at least this large use the block layout.
 	DefaultBlockLayoutMin = 64 << 20
+	// blockWorkers write the changed segments of one file at once.
+	blockWorkers = 2
 )
 
 // indirect is kopia's index object format ("kopia:indirect"), as its object
@@ -129,32 +133,72 @@ func (s *blockStore) store(ctx context.Context, f kfs.File, rel string) (*snapsh
 		return nil, err
 	}
 	defer in.Close()
-	buf := make([]byte, segmentSize)
+	// The reader compares fast sums in order (the sums files are streams);
+	// segments with changed blocks are written by up to blockWorkers
+	// goroutines, so that one large file is not bound to one core.
+	comp := s.comp(f)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(blockWorkers)
+	bufs := make(chan []byte, blockWorkers+1)
+	for range blockWorkers + 1 {
+		bufs <- make([]byte, segmentSize)
+	}
 	var segs []object.IndirectObjectEntry
 	var size int64
-	for i := 0; ; i++ {
-		n, rerr := io.ReadFull(in, buf)
-		if n > 0 {
-			var prevSeg *object.IndirectObjectEntry
-			if i < len(prevSegs) {
-				prevSeg = &prevSegs[i]
+	var mu sync.Mutex
+	written := map[int]object.ID{} // by segment, from the workers
+	readErr := func() error {
+		for i := 0; ; i++ {
+			buf := <-bufs
+			n, rerr := io.ReadFull(in, buf)
+			if n > 0 {
+				var prevSeg *object.IndirectObjectEntry
+				if i < len(prevSegs) {
+					prevSeg = &prevSegs[i]
+				}
+				same, all := compareBlocks(buf[:n], prevSeg, old, sw)
+				segs = append(segs, object.IndirectObjectEntry{Start: size, Length: int64(n)})
+				if all {
+					segs[i].Object = prevSeg.Object
+					s.reused.Add(int64(len(same)))
+					bufs <- buf
+				} else {
+					at := size
+					g.Go(func() error {
+						defer func() { bufs <- buf }()
+						id, err := s.writeSegment(gctx, buf[:n], prevSeg, same, comp)
+						if err != nil {
+							return fmt.Errorf("%s at %d: %w", rel, at, err)
+						}
+						mu.Lock()
+						written[i] = id
+						mu.Unlock()
+						return nil
+					})
+				}
+				size += int64(n)
+			} else {
+				bufs <- buf
 			}
-			id, err := s.segment(ctx, buf[:n], prevSeg, old, sw, s.comp(f))
-			if err != nil {
-				return nil, fmt.Errorf("%s at %d: %w", rel, size, err)
+			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+				return nil
 			}
-			segs = append(segs, object.IndirectObjectEntry{Start: size, Length: int64(n), Object: id})
-			size += int64(n)
+			if rerr != nil {
+				return fmt.Errorf("read %s: %w", rel, rerr)
+			}
+			if err := gctx.Err(); err != nil {
+				return err
+			}
 		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-			break
-		}
-		if rerr != nil {
-			return nil, fmt.Errorf("read %s: %w", rel, rerr)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	}()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if readErr != nil {
+		return nil, readErr
+	}
+	for i, id := range written {
+		segs[i].Object = id
 	}
 	var id object.ID
 	if len(segs) == 0 { // emptied since it was listed: an ordinary empty object
@@ -176,31 +220,33 @@ func (s *blockStore) store(ctx context.Context, f kfs.File, rel string) (*snapsh
 	}, nil
 }
 
-// segment stores one segment: the previous segment whole when no block's
-// fast sum changed, else an index of its blocks, unchanged ones reused.
-func (s *blockStore) segment(ctx context.Context, data []byte, prev *object.IndirectObjectEntry, old *blocksums.Reader,
-	sw *blocksums.Writer, comp compression.Name) (object.ID, error) {
+// compareBlocks computes the fast sum of every block of a segment (and
+// records it), and compares each with the previous backup's. all: the
+// previous segment can be reused whole.
+func compareBlocks(data []byte, prev *object.IndirectObjectEntry, old *blocksums.Reader, sw *blocksums.Writer) (same []bool, all bool) {
 	nb := (len(data) + blockSize - 1) / blockSize
-	sums := make([]uint64, nb)
-	same := make([]bool, nb)
-	all := prev != nil && prev.Length == int64(len(data))
+	same = make([]bool, nb)
+	all = prev != nil && prev.Length == int64(len(data))
 	for j := range nb {
-		sums[j] = blocksums.Sum(data[j*blockSize : min((j+1)*blockSize, len(data))])
-		sw.Add(sums[j])
+		sum := blocksums.Sum(data[j*blockSize : min((j+1)*blockSize, len(data))])
+		sw.Add(sum)
 		o, ok := old.Next()
-		same[j] = ok && o == sums[j]
+		same[j] = ok && o == sum
 		all = all && same[j]
 	}
-	if all {
-		s.reused.Add(int64(nb))
-		return prev.Object, nil
-	}
+	return same, all
+}
+
+// writeSegment stores a segment as an index of its blocks: blocks whose
+// fast sum is unchanged reuse the previous segment's block objects, the
+// others are hashed and written (kopia deduplicates them).
+func (s *blockStore) writeSegment(ctx context.Context, data []byte, prev *object.IndirectObjectEntry, same []bool, comp compression.Name) (object.ID, error) {
 	var prevBlocks []object.IndirectObjectEntry
-	if prev != nil && old != nil {
+	if prev != nil && slices.Contains(same, true) {
 		prevBlocks, _ = s.loadIndex(ctx, prev.Object) // unreadable: every block is hashed again
 	}
-	entries := make([]object.IndirectObjectEntry, nb)
-	for j := range nb {
+	entries := make([]object.IndirectObjectEntry, len(same))
+	for j := range same {
 		b := data[j*blockSize : min((j+1)*blockSize, len(data))]
 		e := object.IndirectObjectEntry{Start: int64(j * blockSize), Length: int64(len(b))}
 		if same[j] && j < len(prevBlocks) && prevBlocks[j].Start == e.Start && prevBlocks[j].Length == e.Length {
