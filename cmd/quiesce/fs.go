@@ -122,7 +122,7 @@ func newFsBackupCommand(rf *repoFlags) *cobra.Command {
 	f.StringVar(&compression, "compression", "", "compressor override (none, zstd-fastest, s2-default, ...)")
 	f.StringVar(&onFileError, "on-file-error", "ignore-vanished", "ignore-vanished, fail or ignore")
 	f.IntVar(&parallel, "parallel", 0, "files read at once (default CPU count)")
-	f.Int64Var(&blockLayoutMin, "block-layout-min", 0, "store files of at least this many bytes in 16 KiB blocks (0: 64 MiB, -1: never)")
+	f.Int64Var(&blockLayoutMin, "block-layout-min", 0, "store files of at least this many bytes in 16 KiB blocks (0: 512 MiB, -1: never)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&progress, "progress", false, "print progress to stderr")
 	return cmd
