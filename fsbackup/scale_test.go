@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,9 +61,26 @@ func TestScale(t *testing.T) {
 			}
 		}
 		resetPeakRSS()
+		stopHeap := make(chan struct{})
+		if p := os.Getenv("QUIESCE_SCALE_HEAP"); p != "" {
+			go func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stopHeap:
+						return
+					case <-time.After(10 * time.Second):
+						writeHeap(t, fmt.Sprintf("%s-during-%d", p, i))
+					}
+				}
+			}()
+		}
 		res, err := e.Backup(t.Context(), src, BackupOptions{Source: testSource})
+		close(stopHeap)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if p := os.Getenv("QUIESCE_SCALE_HEAP"); p != "" {
+			writeHeap(t, p+"-"+strconv.Itoa(int(version)))
 		}
 		idx, n := indexBlobs(cfg.Path)
 		t.Logf("%d GB, %s: %v; blocks written %d, reused %d; uploaded %d MB; index %.1f MB in %d blobs; peak RSS %d MB",
@@ -183,4 +203,16 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+func writeHeap(t *testing.T, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		t.Fatal(err)
+	}
 }

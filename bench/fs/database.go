@@ -107,7 +107,9 @@ func (b *bench) database(mb int, variants []string) {
 			repo := filepath.Join(base, "repo")
 			c := []string{"--repo", repo, "--cache-dir", filepath.Join(base, "cache")}
 			init := []string{"repo", "init"}
-			if v != "blocks" {
+			if v == "blocks" {
+				c = append(c, "--block-layout-min", "1") // whatever -db-mb is
+			} else {
 				init = append(init, "--splitter", v)
 				c = append(c, "--block-layout-min", "-1")
 			}
