@@ -87,17 +87,29 @@ func main() {
 	b.datasetFiles, b.datasetBytes = generate(data, *small, *largeMB)
 	log.Printf("dataset: %d files, %.2f GB", b.datasetFiles, float64(b.datasetBytes)/1e9)
 
+	// Each part's repositories are removed once it is measured: the
+	// database part needs ~17 GB at its peak.
+	done := func(dirs ...string) {
+		for _, d := range dirs {
+			must(os.RemoveAll(filepath.Join(b.work, d)))
+		}
+	}
 	b.raw(data)
 	b.kopiaCLI(data)
+	done("kopia")
 	b.resticRuns(data)
-	b.quiesceRuns(data, "")
-	b.quiesceRuns(data, "none")
-	b.quiesceRuns(data, "zstd-fastest")
+	done("restic")
+	for _, c := range []string{"", "none", "zstd-fastest"} {
+		b.quiesceRuns(data, c)
+		done("quiesce-" + c)
+	}
 	if *freezeMB > 0 {
 		b.freezeWindow(*freezeMB, *rate)
+		done("freeze-staging")
 	}
 	if *many > 0 {
 		b.manyFiles(*many)
+		done("many-repos")
 	}
 	if *dbMB > 0 {
 		b.database(*dbMB, strings.Split(*dbVariants, ","))
