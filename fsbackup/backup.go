@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"syscall"
 	"time"
@@ -14,8 +15,10 @@ import (
 	"github.com/kopia/kopia/fs/localfs"
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/compression"
+	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/policy"
+	"github.com/kopia/kopia/snapshot/snapshotfs"
 	"github.com/kopia/kopia/snapshot/upload"
 )
 
@@ -93,8 +96,12 @@ type Result struct {
 	BytesRead     int64 // total size of the files in the snapshot (read or cached)
 	BytesHashed   int64 // bytes actually read and hashed
 	BytesUploaded int64 // bytes written to storage (after compression and dedup)
-	Duration      time.Duration
-	FileErrors    []FileError
+	// BlocksReused and BlocksWritten count the 16 KiB blocks of large files
+	// (block layout): reused from the previous snapshot unhashed, or hashed
+	// and written (deduplicated by kopia).
+	BlocksReused, BlocksWritten int64
+	Duration                    time.Duration
+	FileErrors                  []FileError
 }
 
 // Backup snapshots dir as opt.Source. The previous snapshot of the same source
@@ -165,7 +172,11 @@ func (e *Engine) backup(ctx context.Context, w repo.RepositoryWriter, root kfs.D
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	u := upload.NewUploader(w)
+	blocks, root, err := e.blockLayout(ctx, w, root, si, tree.EffectivePolicy(), prev, prog)
+	if err != nil {
+		return err
+	}
+	u := upload.NewUploader(blockRepo{RepositoryWriter: w, s: blocks})
 	u.Progress = prog
 	u.ParallelUploads = e.Parallel
 	u.EnableActions = false
@@ -180,6 +191,7 @@ func (e *Engine) backup(ctx context.Context, w repo.RepositoryWriter, root kfs.D
 	res.FileErrors = prog.fileErrors()
 	sort.Slice(res.FileErrors, func(i, j int) bool { return res.FileErrors[i].Path < res.FileErrors[j].Path })
 	res.BytesHashed = prog.hashed.Load()
+	res.BlocksReused, res.BlocksWritten = blocks.reused.Load(), blocks.written.Load()
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
@@ -216,6 +228,31 @@ func (e *Engine) backup(ctx context.Context, w repo.RepositoryWriter, root kfs.D
 	}
 	res.CachedFiles = int64(man.Stats.CachedFiles)
 	return nil
+}
+
+// blockLayout wraps root so that files of at least BlockLayoutMin bytes
+// are stored in the block layout (blocks.go).
+func (e *Engine) blockLayout(ctx context.Context, w repo.RepositoryWriter, root kfs.Directory, si snapshot.SourceInfo,
+	pol *policy.Policy, prev []*snapshot.Manifest, prog *kopiaProgress) (*blockStore, kfs.Directory, error) {
+	s := &blockStore{w: w, pol: pol, metaComp: pol.MetadataCompressionPolicy.MetadataCompressor(),
+		sumsDir: filepath.Join(e.cfg.CacheDir, "block-sums"), key: si.String(), min: e.BlockLayoutMin,
+		hashed: prog.HashedBytes, ours: map[object.ID]bool{}}
+	if s.min == 0 {
+		s.min = DefaultBlockLayoutMin
+	}
+	if s.min < 0 {
+		return s, root, nil
+	}
+	if len(prev) > 0 {
+		r, err := snapshotfs.SnapshotRoot(w, prev[0])
+		if err != nil {
+			return nil, nil, fmt.Errorf("previous snapshot %s: %w", prev[0].ID, err)
+		}
+		if d, ok := r.(kfs.Directory); ok {
+			s.prevRoot = d
+		}
+	}
+	return s, blockDir{Directory: root, s: s}, nil
 }
 
 // policyOverride makes kopia continue past file errors so that all of them

@@ -414,6 +414,9 @@ type Engine struct {
 	FileErrors FileErrorPolicy
 	// Compression overrides the compressor ("none", "zstd-fastest", "s2-default", ...).
 	Compression string
+	// BlockLayoutMin: regular files at least this large are stored in 16
+	// KiB blocks (blocks.go); 0 means DefaultBlockLayoutMin, negative never.
+	BlockLayoutMin int64
 
 	now func() time.Time
 	// wrapDir lets tests inject faults at kopia's fs.Entry layer.

@@ -21,6 +21,12 @@ const (
 
 type dbOut struct {
 	quiesceOut
+	Result struct {
+		SnapshotID                  string
+		BytesHashed, BytesUploaded  int64
+		BlocksReused, BlocksWritten int64
+		Duration                    time.Duration
+	} `json:"result"`
 	Capture *struct {
 		CopiedBytes, LoggedBytes int64
 	} `json:"capture"`
@@ -79,9 +85,12 @@ func indexBytes(repo string) int64 {
 	return n
 }
 
-// database measures incrementals after page churn for each splitter, and
-// the staged capture after 1% churn.
-func (b *bench) database(mb int, splitters []string) {
+// database measures, for each variant, a full backup, incrementals after
+// page churn and a restore, then the staged capture after 1% churn.
+// Variant "blocks" is quiesce's default (large files in 16 KiB blocks, on a
+// FIXED-4M repository); a splitter name (FIXED-4M, FIXED-128K) is kopia's
+// own layout with that splitter (--block-layout-min -1), as before issue 18.
+func (b *bench) database(mb int, variants []string) {
 	for _, text := range []bool{false, true} {
 		kind := "random"
 		if text {
@@ -92,40 +101,53 @@ func (b *bench) database(mb int, splitters []string) {
 		size := generateDB(data, mb, text)
 		b.dbSize = size
 		env := []string{"QUIESCE_REPO_PASSWORD=" + password}
-		backup := func(c []string, extra ...string) (run, dbOut) {
-			args := append(append([]string{"fs", "backup", data, "--source", "bench/db/data", "--json"}, c...), extra...)
-			r, err := b.exe(env, b.quiesce, args...)
-			must(err)
-			var o dbOut
-			must(json.Unmarshal(r.out, &o))
-			r.engine = o.Result.Duration.Seconds()
-			return r, o
-		}
-		for _, sp := range splitters {
+		for _, v := range variants {
 			base := filepath.Join(b.work, "db-repo")
 			must(os.RemoveAll(base))
 			repo := filepath.Join(base, "repo")
 			c := []string{"--repo", repo, "--cache-dir", filepath.Join(base, "cache")}
-			_, err := b.exe(env, b.quiesce, append([]string{"repo", "init", "--splitter", sp}, c...)...)
+			init := []string{"repo", "init"}
+			if v == "blocks" {
+				c = append(c, "--block-layout-min", "1") // whatever -db-mb is
+			} else {
+				init = append(init, "--splitter", v)
+				c = append(c, "--block-layout-min", "-1")
+			}
+			_, err := b.exe(env, b.quiesce, append(init, c[:4]...)...)
 			must(err)
+			backup := func() (run, dbOut) {
+				args := append([]string{"fs", "backup", data, "--source", "bench/db/data", "--json"}, c...)
+				r, err := b.exe(env, b.quiesce, args...)
+				must(err)
+				var o dbOut
+				must(json.Unmarshal(r.out, &o))
+				r.engine = o.Result.Duration.Seconds()
+				return r, o
+			}
 			b.warm(data)
-			full, _ := backup(c)
+			full, fo := backup()
 			fullStored := dirBytes(repo)
 			stored := fullStored
-			label := fmt.Sprintf("db %s %s", kind, sp)
+			label := fmt.Sprintf("db %s %s", kind, v)
 			b.record(label+" full", "db-full", full, stored,
 				fmt.Sprintf("index %.1f MB; in-engine %.2fs", float64(indexBytes(repo))/1e6, full.engine))
+			last := fo.Result.SnapshotID
 			for _, pct := range []float64{1, 10} {
 				changed := churnPages(data, pct, text)
-				r, o := backup(c)
+				r, o := backup()
 				now := dirBytes(repo)
 				r.fullSeconds, r.addedPct = full.seconds, 100*float64(now-stored)/float64(fullStored)
 				b.record(fmt.Sprintf("%s %g%% pages changed", label, pct), "db-incr", r, now,
-					fmt.Sprintf("added %.1f%% of the full's stored bytes (%.0f MB; pages changed %.0f MB); time %.2f of the full; hashed %.0f MB; in-engine %.2fs",
+					fmt.Sprintf("added %.1f%% of the full's stored bytes (%.0f MB; pages changed %.0f MB); time %.2f of the full; hashed %.0f MB; blocks reused %d, written %d; in-engine %.2fs",
 						r.addedPct, float64(now-stored)/1e6, float64(changed)/1e6, r.seconds/full.seconds,
-						float64(o.Result.BytesHashed)/1e6, r.engine))
-				stored = now
+						float64(o.Result.BytesHashed)/1e6, o.Result.BlocksReused, o.Result.BlocksWritten, r.engine))
+				stored, last = now, o.Result.SnapshotID
 			}
+			target := filepath.Join(base, "restore")
+			b.warm(repo)
+			r, err := b.exe(env, b.quiesce, append([]string{"fs", "restore", last, target}, c[:4]...)...)
+			must(err)
+			b.record(label+" restore", "db-restore", r, 0, "the last incremental")
 			must(os.RemoveAll(base))
 		}
 		b.stagedDB(data, kind, text, env)

@@ -60,7 +60,7 @@ func main() {
 	freezeMB := flag.Int("freeze-mb", 2000, "size of the freeze-window volume, MB (0: skip)")
 	rate := flag.Float64("rate-mbps", 100, "throttle of the S3 stand-in for the freeze window, MB/s")
 	dbMB := flag.Int("db-mb", 1024, "size of each of the four database segment files, MB (0: skip)")
-	dbSplitters := flag.String("db-splitters", "FIXED-4M,FIXED-512K,FIXED-128K", "splitters measured on the database dataset")
+	dbVariants := flag.String("db-variants", "FIXED-4M,blocks", "database dataset: blocks (quiesce's default layout) and kopia's own layout with these splitters")
 	only := flag.String("only", "", "run only this part (database): for quick measurements")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -74,7 +74,7 @@ func main() {
 	must(os.MkdirAll(b.work, 0o755))
 
 	if *only == "database" {
-		b.database(*dbMB, strings.Split(*dbSplitters, ","))
+		b.database(*dbMB, strings.Split(*dbVariants, ","))
 		report := b.report()
 		fmt.Print(report)
 		if *out != "" {
@@ -87,20 +87,32 @@ func main() {
 	b.datasetFiles, b.datasetBytes = generate(data, *small, *largeMB)
 	log.Printf("dataset: %d files, %.2f GB", b.datasetFiles, float64(b.datasetBytes)/1e9)
 
+	// Each part's repositories are removed once it is measured: the
+	// database part needs ~17 GB at its peak.
+	done := func(dirs ...string) {
+		for _, d := range dirs {
+			must(os.RemoveAll(filepath.Join(b.work, d)))
+		}
+	}
 	b.raw(data)
 	b.kopiaCLI(data)
+	done("kopia")
 	b.resticRuns(data)
-	b.quiesceRuns(data, "")
-	b.quiesceRuns(data, "none")
-	b.quiesceRuns(data, "zstd-fastest")
+	done("restic")
+	for _, c := range []string{"", "none", "zstd-fastest"} {
+		b.quiesceRuns(data, c)
+		done("quiesce-" + c)
+	}
 	if *freezeMB > 0 {
 		b.freezeWindow(*freezeMB, *rate)
+		done("freeze-staging")
 	}
 	if *many > 0 {
 		b.manyFiles(*many)
+		done("many-repos")
 	}
 	if *dbMB > 0 {
-		b.database(*dbMB, strings.Split(*dbSplitters, ","))
+		b.database(*dbMB, strings.Split(*dbVariants, ","))
 	}
 	report := b.report()
 	fmt.Print(report)

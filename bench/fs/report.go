@@ -50,7 +50,7 @@ func (b *bench) report() string {
 		if strings.HasPrefix(r.kind, "full") || r.kind == "read" || r.kind == "restore" {
 			mbps = fmt.Sprintf("%.0f", float64(b.datasetBytes)/1e6/r.seconds)
 		}
-		if r.kind == "db-full" {
+		if r.kind == "db-full" || r.kind == "db-restore" {
 			mbps = fmt.Sprintf("%.0f", float64(b.dbSize)/1e6/r.seconds)
 		}
 		if base, ok := b.find(baseline[r.kind]); ok && base.seconds > 0 {

@@ -40,6 +40,7 @@ func newFsBackupCommand(rf *repoFlags) *cobra.Command {
 		staged, asJSON, progress, fullCompare        bool
 		keepStaging                                  bool
 		parallel                                     int
+		blockLayoutMin                               int64
 	)
 	cmd := &cobra.Command{
 		Use:   "backup DIR",
@@ -71,7 +72,7 @@ func newFsBackupCommand(rf *repoFlags) *cobra.Command {
 				return err
 			}
 			defer e.Close(context.WithoutCancel(cmd.Context()))
-			e.FileErrors, e.Compression = policy, compression
+			e.FileErrors, e.Compression, e.BlockLayoutMin = policy, compression, blockLayoutMin
 			if parallel > 0 {
 				e.Parallel = parallel
 			}
@@ -121,6 +122,7 @@ func newFsBackupCommand(rf *repoFlags) *cobra.Command {
 	f.StringVar(&compression, "compression", "", "compressor override (none, zstd-fastest, s2-default, ...)")
 	f.StringVar(&onFileError, "on-file-error", "ignore-vanished", "ignore-vanished, fail or ignore")
 	f.IntVar(&parallel, "parallel", 0, "files read at once (default CPU count)")
+	f.Int64Var(&blockLayoutMin, "block-layout-min", 0, "store files of at least this many bytes in 16 KiB blocks (0: 512 MiB, -1: never)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&progress, "progress", false, "print progress to stderr")
 	return cmd

@@ -114,10 +114,16 @@ func logRanges(from, rel string, ranges []Range, redo *redoWriter) error {
 // (its sums are written later by Prepare, outside the freeze), a patched
 // file gets the live file's owner, mode and times.
 func (p *filePlan) finish(dataRoot, stagingDir string) error {
+	dst := filepath.Join(dataRoot, p.rel)
 	if p.vanished {
+		// Gone from the volume at this point in time: the previous
+		// capture's copy must not be uploaded with this one's files.
+		_ = os.Remove(sumsPath(stagingDir, p.rel))
+		if err := os.Remove(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 		return nil
 	}
-	dst := filepath.Join(dataRoot, p.rel)
 	if p.patch {
 		return setMeta(dst, p.info)
 	}

@@ -280,6 +280,9 @@ func Capture(ctx context.Context, src, stagingDir string, opt Options) (Copy, er
 		if err := p.finish(c.Dir, stagingDir); err != nil {
 			return fail(err)
 		}
+		if p.vanished {
+			delete(newIndex, p.rel)
+		}
 	}
 	// Directory metadata last (children change mtimes), deepest first.
 	for i := len(dirs) - 1; i >= 0; i-- {
