@@ -24,9 +24,14 @@ func stampTo(file string) string {
 	return `adjtimex | awk '/tv_sec/{s=$2} /tv_usec/{printf "%d.%06d\n", s, $2}' > ` + file
 }
 
+// shJSON is a shell command as Velero's annotations and manifests take it:
+// a JSON list (without HTML escapes, so that it reads as written).
 func shJSON(script string) string {
-	b, _ := json.Marshal([]string{"/bin/sh", "-c", script})
-	return string(b)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode([]string{"/bin/sh", "-c", script})
+	return strings.TrimSpace(b.String())
 }
 
 // benchPod is the measured workload: Velero's hook annotations (quiesce
