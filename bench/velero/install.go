@@ -111,7 +111,21 @@ func (e *env) installVelero(ctx context.Context) error {
 // uninstallVelero removes what install created: its namespace (every
 // Velero object in it), its ClusterRoleBinding and its CRDs.
 func (e *env) uninstallVelero(ctx context.Context) {
-	e.deleteNamespace(ctx, veleroNS)
+	// Restores and pod volume backups and restores carry finalizers that
+	// only the Velero server and node-agents remove, and those go with the
+	// namespace: drop them until the namespace is gone.
+	_ = e.c.Client.CoreV1().Namespaces().Delete(ctx, veleroNS, metav1.DeleteOptions{})
+	_ = cluster.WaitFor(ctx, 3*time.Minute, "namespace "+veleroNS+" gone", func(ctx context.Context) (bool, string, error) {
+		if _, err := e.c.Client.CoreV1().Namespaces().Get(ctx, veleroNS, metav1.GetOptions{}); err != nil {
+			return true, "", nil
+		}
+		out, _ := e.kubectl(ctx, nil, "get", "-n", veleroNS, "-o", "name",
+			"restores.velero.io,podvolumebackups.velero.io,podvolumerestores.velero.io,datauploads.velero.io,datadownloads.velero.io")
+		for _, obj := range strings.Fields(out) {
+			_, _ = e.kubectl(ctx, nil, "patch", "-n", veleroNS, obj, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+		}
+		return false, "terminating", nil
+	})
 	_, _ = e.kubectl(ctx, nil, "delete", "clusterrolebinding", "velero", "--ignore-not-found")
 	out, err := e.kubectl(ctx, nil, "get", "crd", "-o", "name")
 	if err != nil {
