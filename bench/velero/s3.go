@@ -30,10 +30,11 @@ type s3Server struct {
 	exited    chan struct{}
 }
 
-const (
-	s3Host   = "198.18.240.1"
-	s3Region = "us-east-1"
-)
+const s3Region = "us-east-1"
+
+// s3Host is the host bridge of the local cluster (hack/cluster/env.sh); a
+// variable so that the server's own test can use loopback.
+var s3Host = "198.18.240.1"
 
 // Ports on the bridge address; fixed so that a rerun reuses nothing stale
 // (the data directory is fresh) and the manifests can name them.
