@@ -159,7 +159,10 @@ func (e *env) quiesceHooks(ctx context.Context, backup string) (map[string]hookT
 	return out, pods, nil
 }
 
-var logKV = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S+)`)
+var (
+	logKV        = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S+)`)
+	podInCommand = regexp.MustCompile(`: pod=([\w.-]+);`)
+)
 
 // veleroLogLine is one line of the Velero server's log with the container
 // runtime's timestamp (nanoseconds; Velero's own stamp has seconds only).
@@ -215,6 +218,9 @@ func (e *env) veleroHooks(ctx context.Context, backup string, since time.Time, p
 			continue
 		}
 		pod := f["name"]
+		if m := podInCommand.FindStringSubmatch(f["hookCommand"]); m != nil {
+			pod = m[1]
+		}
 		switch {
 		case f["msg"] == "running exec hook":
 			sent[pod] = l.At

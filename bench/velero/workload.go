@@ -39,7 +39,9 @@ func shJSON(script string) string {
 // marks volume, not backed up, where the pre-hook writes frozen-at and the
 // post-hook thawed-at. preExtra runs in the pre-hook after the stamp.
 func benchPod(name, node, preExtra string) *corev1.Pod {
-	pre := stampTo("/marks/frozen-at")
+	// The no-op "pod=NAME" names the pod in Velero's hook log lines, which
+	// carry the command but not the pod.
+	pre := ": pod=" + name + "; " + stampTo("/marks/frozen-at")
 	if preExtra != "" {
 		pre += "; " + preExtra
 	}
