@@ -285,6 +285,11 @@ func (e *env) compatRestoreRun(ctx context.Context, tool, name, backup string, p
 	// Post-restore hooks may still run once the restore is final (Velero
 	// runs them asynchronously); give the pods a moment to be Ready.
 	for _, src := range pods {
+		// Both tools create the pods before the restore is final: one not
+		// there now was left out, and is not waited for.
+		if _, err := e.c.Client.CoreV1().Pods(compatRestored).Get(ctx, src.Name, metav1.GetOptions{}); err != nil {
+			continue
+		}
 		got, err := e.c.WaitPod(ctx, compatRestored, src.Name, 2*time.Minute, cluster.PodReady)
 		if got == nil {
 			continue

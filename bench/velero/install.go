@@ -86,7 +86,14 @@ func (e *env) installVelero(ctx context.Context) error {
 		return err
 	}
 	e.onCleanup(e.uninstallVelero)
-	if out, err := e.kubectl(ctx, []byte(manifests), "apply", "-f", "-"); err != nil {
+	// The first apply creates the CRDs; the custom resources in the same
+	// list (the backup storage location) need them established first.
+	var out string
+	err = cluster.WaitFor(ctx, 2*time.Minute, "velero install manifests applied", func(ctx context.Context) (bool, string, error) {
+		out, err = e.kubectl(ctx, []byte(manifests), "apply", "-f", "-")
+		return err == nil, tail(out, 300), nil
+	})
+	if err != nil {
 		return fmt.Errorf("apply velero install manifests: %w\n%s", err, out)
 	}
 	for _, w := range [][]string{

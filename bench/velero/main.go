@@ -61,6 +61,12 @@ func main() {
 	flag.BoolVar(&o.apiDownTest, "api-down-test", true, "run the API-server-stopped backups")
 	flag.BoolVar(&o.compat, "compat", false, "run the compatibility comparison")
 	flag.Parse()
+	// Absolute: some children run in other directories (weed in its own).
+	for _, p := range []*string{&o.kubeconfig, &o.kubectl, &o.helm, &o.velero, &o.weed, &o.quiesce, &o.work} {
+		if abs, err := filepath.Abs(*p); err == nil {
+			*p = abs
+		}
+	}
 	if o.out == "" {
 		o.out = filepath.Join(o.work, "report.md")
 	}
