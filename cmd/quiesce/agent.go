@@ -21,6 +21,7 @@ import (
 	"github.com/quiesce-dev/quiesce/agent/nodelock"
 	"github.com/quiesce-dev/quiesce/cri/containerd"
 	"github.com/quiesce-dev/quiesce/fsbackup"
+	"github.com/quiesce-dev/quiesce/internal/kwait"
 	"github.com/quiesce-dev/quiesce/internal/metrics"
 )
 
@@ -79,7 +80,7 @@ their containers run.`,
 			if rf.cacheDir == "" {
 				rf.cacheDir = filepath.Join(stateDir, "cache")
 			}
-			eng, err := openRepository(ctx, &rf, initRepo, log)
+			eng, err := agentRepository(ctx, &rf, initRepo, log)
 			if err != nil {
 				return err
 			}
@@ -137,7 +138,7 @@ their containers run.`,
 	nf.add(f)
 	f.IntVar(&captureSlots, "capture-slots", 1, "pods captured (and so frozen) at once")
 	f.StringVar(&metricsAddr, "metrics-addr", ":9464", "Prometheus metrics listen address (empty: off)")
-	f.BoolVar(&initRepo, "init-repo", true, "create the repository if the storage holds none")
+	f.BoolVar(&initRepo, "init-repo", false, "create the repository if the storage holds none (default: wait for the coordinator to create it; creators racing on object storage corrupt it)")
 	return cmd
 }
 
@@ -187,6 +188,34 @@ func (nf *nodeFlags) runtime(log *zap.Logger) (*containerd.Runtime, error) {
 // own.
 func (nf *nodeFlags) fs() fsfreeze.FS {
 	return fsfreeze.FS{Guard: []string{nf.kubeletRoot, filepath.Join(nf.kubeletRoot, "pods"), "/proc/1/root", nf.stateDir()}}
+}
+
+// agentRepository opens the repository for an agent. Agents do not create
+// it (unless told to): several processes creating one on an object store
+// each write its format blob with keys of their own, and what the others
+// wrote can no longer be read (seen with two agents and a coordinator on an
+// empty bucket). The coordinator creates it before the first freeze; until
+// then the agent waits.
+func agentRepository(ctx context.Context, rf *repoFlags, create bool, log *zap.Logger) (*fsbackup.Engine, error) {
+	var eng *fsbackup.Engine
+	waited := false
+	err := kwait.Retry(ctx, &kwait.Backoff{Min: time.Second, Max: 30 * time.Second}, func(ctx context.Context) error {
+		e, err := openRepository(ctx, rf, create, log)
+		if err == nil {
+			eng = e
+			return nil
+		}
+		if errors.Is(err, fsbackup.ErrNotInitialized) {
+			return err
+		}
+		return kwait.Permanent(err)
+	}, func(err error, in time.Duration) {
+		if !waited {
+			log.Info("repository not initialized: waiting for the first backup's coordinator (or quiesce repo init) to create it", zap.Duration("retryIn", in))
+			waited = true
+		}
+	})
+	return eng, err
 }
 
 // openRepository opens the repository, creating it first when allowed and
