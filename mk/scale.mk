@@ -2,7 +2,7 @@
 # A fresh etcd + kube-apiserver per case on loopback (etcd 127.0.0.1:23790,
 # API server 127.0.0.1:16443), simulated nodes and agents, the real
 # coordinator as a child process. Not part of `make test`: its short version
-# (200 pods / 20 nodes) is internal/simcluster's integration test.
+# (200 pods / 20 nodes) is bench/simcluster's integration test.
 BENCH_SCALE_WORK ?= /tmp/scale-bench
 BENCH_SCALE_FLAGS ?=
 

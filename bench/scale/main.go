@@ -39,8 +39,8 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/bench/simcluster"
 	"github.com/quiesce-dev/quiesce/fsbackup"
-	"github.com/quiesce-dev/quiesce/internal/simcluster"
 	"github.com/quiesce-dev/quiesce/internal/testenv"
 	"github.com/quiesce-dev/quiesce/resources"
 )

@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
+	"github.com/quiesce-dev/quiesce/bench/simcluster"
 	"github.com/quiesce-dev/quiesce/coordinator"
-	"github.com/quiesce-dev/quiesce/internal/simcluster"
 	"github.com/quiesce-dev/quiesce/internal/testenv"
 )
 
