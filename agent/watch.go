@@ -13,8 +13,23 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/internal/kwait"
 )
+
+// NodeBackupsSeen signals, coalesced and never blocking, each time one of
+// node's NodeBackups is listed, added or changed, until ctx ends: the
+// agent waiting for its repository looks again then (agentRepository).
+func NodeBackupsSeen(ctx context.Context, c client.WithWatch, namespace, node string, log *zap.Logger) <-chan struct{} {
+	seen := make(chan struct{}, 1)
+	go listWatch(ctx, c, log, &api.NodeBackupList{}, func(runtime.Object) {
+		select {
+		case seen <- struct{}{}:
+		default:
+		}
+	}, client.InNamespace(namespace), client.MatchingLabels{api.LabelNode: node})
+	return seen
+}
 
 // listWatch calls handle with every object of list's kind that opts select,
 // listed and then as it is added or changed, until ctx ends (kwait.Each: the

@@ -116,5 +116,8 @@ func TestBackupGroupsDeadlinesTimeouts(t *testing.T) {
 		t.Errorf("laggard = %s %q: want failed with the aborted group, nothing captured", laggard.Phase, laggard.Reason)
 	}
 	uptime("waiter", "thawed")
+	if len(laggard.Hooks) == 0 {
+		t.Fatalf("laggard's pre-hook never started (%s): the group aborted before its turn, so this run tested nothing of a member frozen while its group aborts", laggard.Reason)
+	}
 	uptime("laggard", "thawed")
 }

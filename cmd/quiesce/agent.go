@@ -80,7 +80,10 @@ their containers run.`,
 			if rf.cacheDir == "" {
 				rf.cacheDir = filepath.Join(stateDir, "cache")
 			}
-			eng, err := agentRepository(ctx, &rf, initRepo, log)
+			wctx, stopWatch := context.WithCancel(ctx)
+			eng, err := agentRepository(ctx, &rf, initRepo, agent.NodeBackupsSeen(wctx, c, kf.namespace, node, log),
+				&kwait.Backoff{Min: time.Second, Max: 30 * time.Second}, log)
+			stopWatch()
 			if err != nil {
 				return err
 			}
@@ -194,28 +197,32 @@ func (nf *nodeFlags) fs() fsfreeze.FS {
 // it (unless told to): several processes creating one on an object store
 // each write its format blob with keys of their own, and what the others
 // wrote can no longer be read (seen with two agents and a coordinator on an
-// empty bucket). The coordinator creates it before the first freeze; until
-// then the agent waits.
-func agentRepository(ctx context.Context, rf *repoFlags, create bool, log *zap.Logger) (*fsbackup.Engine, error) {
-	var eng *fsbackup.Engine
-	waited := false
-	err := kwait.Retry(ctx, &kwait.Backoff{Min: time.Second, Max: 30 * time.Second}, func(ctx context.Context) error {
+// empty bucket). The coordinator creates it before it writes the first
+// NodeBackup; until then the agent waits, and looks again at once when a
+// NodeBackup for its node appears (work is a sign the repository now
+// exists), not only at the end of a back-off grown to 30s: agents waking
+// seconds apart on a fresh install left a consistency group's first member
+// frozen past its deadline while the next one's agent slept.
+func agentRepository(ctx context.Context, rf *repoFlags, create bool, work <-chan struct{}, b *kwait.Backoff, log *zap.Logger) (*fsbackup.Engine, error) {
+	for waited := false; ; waited = true {
 		e, err := openRepository(ctx, rf, create, log)
-		if err == nil {
-			eng = e
-			return nil
+		if err == nil || !errors.Is(err, fsbackup.ErrNotInitialized) {
+			return e, err
 		}
-		if errors.Is(err, fsbackup.ErrNotInitialized) {
-			return err
-		}
-		return kwait.Permanent(err)
-	}, func(err error, in time.Duration) {
+		in := b.Next()
 		if !waited {
 			log.Info("repository not initialized: waiting for the first backup's coordinator (or quiesce repo init) to create it", zap.Duration("retryIn", in))
-			waited = true
 		}
-	})
-	return eng, err
+		t := time.NewTimer(in)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-work:
+			t.Stop()
+		case <-t.C:
+		}
+	}
 }
 
 // openRepository opens the repository, creating it first when allowed and
