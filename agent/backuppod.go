@@ -315,6 +315,9 @@ func (p *backupPod) finishEarly(cause api.FailureCause, reason string) {
 func (p *backupPod) finish() {
 	p.res.CompletionTime = ptrTime(p.now())
 	p.res.Node = p.node
+	if p.res.Phase == api.PodFailed {
+		p.res.MarkUncaptured(p.pod.Volumes)
+	}
 	if err := p.journal.Put(finalRecord(p.backup, p.nodeBackup, p.pod, p.res, p.now())); err != nil {
 		p.log.Error("journal write of the final result failed", zap.Error(err))
 	}

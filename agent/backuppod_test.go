@@ -174,6 +174,11 @@ func TestPodRunPreHookFailSkipsCaptureButThaws(t *testing.T) {
 		if got := tr.get(); !slices.Equal(got, []string{"freeze", "thaw(not captured)"}) {
 			t.Errorf("order = %v", got)
 		}
+		// The report names the volume the backup holds no data of.
+		if len(res.Volumes) != 1 || res.Volumes[0].Name != "data" || res.Volumes[0].SnapshotID != "" ||
+			res.Volumes[0].Error != "not backed up: the pod's backup failed" {
+			t.Errorf("volumes = %+v, want data not backed up", res.Volumes)
+		}
 	})
 }
 

@@ -132,14 +132,18 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		case pod.Spec.NodeName == "" || !agentNodes[pod.Spec.NodeName]:
 			res.Phase, res.Cause, res.Reason = api.PodFailed, api.CauseNoAgent, fmt.Sprintf("node %q runs no quiesce agent: opt the node in (agent.nodeSelector) or exclude the pod", pod.Spec.NodeName)
 		}
-		if res.Phase != "" {
-			plan.Results = append(plan.Results, res)
-			continue
-		}
 		a := api.PodAssignment{
 			Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID),
 			PreHooks: hook.ToResolved(pre), PostHooks: hook.ToResolved(post),
 			MaxFreeze: &metav1.Duration{Duration: podMaxFreeze}, Pause: fz.pause, FreezeVolumes: fz.volumes,
+		}
+		for _, v := range vols {
+			a.Volumes = append(a.Volumes, api.VolumeAssignment{Name: v.Name, PVC: v.PVC, Source: workload.Source(pod, v.PVC, v.Name)})
+		}
+		if res.Phase != "" {
+			res.MarkUncaptured(a.Volumes)
+			plan.Results = append(plan.Results, res)
+			continue
 		}
 		for _, w := range warnings {
 			plan.Warnings = append(plan.Warnings, PlanWarning{ReasonPauseOutlastsLivenessProbe, w})
@@ -149,9 +153,6 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 		}
 		if group != "" {
 			a.Group = &api.GroupRef{Name: group, Order: order}
-		}
-		for _, v := range vols {
-			a.Volumes = append(a.Volumes, api.VolumeAssignment{Name: v.Name, PVC: v.PVC, Source: workload.Source(pod, v.PVC, v.Name)})
 		}
 		node := pod.Spec.NodeName
 		spec, ok := plan.Nodes[node]

@@ -129,6 +129,16 @@ func TestBuildPlan(t *testing.T) {
 		if r.Phase != w.phase || r.Cause != w.cause || !strings.Contains(r.Reason, w.reason) {
 			t.Errorf("%s: %s %s %q, want %s %s containing %q", r.Name, r.Phase, r.Cause, r.Reason, w.phase, w.cause, w.reason)
 		}
+		// The report names each selected volume the backup holds no data
+		// of, so that a restore does not bring it back empty as complete.
+		wantVols := 1
+		if r.Name == "bad-hook" {
+			wantVols = 0 // hooks only
+		}
+		if len(r.Volumes) != wantVols || (wantVols == 1 && (r.Volumes[0].Name != "data" || r.Volumes[0].SnapshotID != "" ||
+			!strings.HasPrefix(r.Volumes[0].Error, "not backed up: the pod's backup "+strings.ToLower(string(w.phase))))) {
+			t.Errorf("%s: volumes %+v, want %d, each not backed up", r.Name, r.Volumes, wantVols)
+		}
 	}
 
 	// defaultVolumesToFsBackup pulls in the pod without annotations, and a

@@ -229,8 +229,9 @@ spec:
 
 // TestRestoreMappingAndHookFailures restores a running namespace into
 // another one while the original runs, with a post-restore hook that fails
-// with onError Continue and one whose container never becomes ready: the
-// Restore ends PartiallyFailed with both reasons, on the waitTimeout.
+// with onError Continue and one whose container never becomes ready, and a
+// pod whose pre-hook failed in the backup: the Restore ends PartiallyFailed
+// with the three reasons, on the waitTimeout.
 func TestRestoreMappingAndHookFailures(t *testing.T) {
 	c := env(t)
 	ctx := t.Context()
@@ -252,8 +253,11 @@ func TestRestoreMappingAndHookFailures(t *testing.T) {
 		ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"false"}}},
 		PeriodSeconds: 1,
 	}
+	// Its pre-hook fails: the backup holds no data of its volume.
+	preFailed := hookPod("pre-failed", "node-a", map[string]string{"backup.velero.io/backup-volumes": "data",
+		"pre.hook.backup.velero.io/command": `["/bin/false"]`})
 	kc := apiClient(t, c)
-	web.Namespace, never.Namespace = src, src
+	web.Namespace, never.Namespace, preFailed.Namespace = src, src, src
 	settings := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: src, Name: "settings"}, Data: map[string]string{"mode": "production"}}
 	if err := kc.Create(ctx, settings); err != nil {
 		t.Fatal(err)
@@ -270,6 +274,9 @@ func TestRestoreMappingAndHookFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := kc.Create(ctx, never); err != nil {
+		t.Fatal(err)
+	}
+	if err := kc.Create(ctx, preFailed); err != nil {
 		t.Fatal(err)
 	}
 	webPod := waitLabelledPod(t, c, src, "app=web")
@@ -332,6 +339,11 @@ spec:
 	errs := strings.Join(r.Status.Errors, "\n")
 	if !strings.Contains(errs, "exit code 3") || !strings.Contains(errs, "never-ready") {
 		t.Errorf("restore errors do not name the failed hook (exit code 3) and the never-ready pod's hook:\n%s", errs)
+	}
+	// The pod whose pre-hook failed comes back with an empty volume: said,
+	// not Completed in silence.
+	if want := fmt.Sprintf("pod %s/pre-failed (from %s): volume data has no data in backup src (not backed up: the pod's backup failed", dst, src); !strings.Contains(errs, want) {
+		t.Errorf("restore errors do not say %q:\n%s", want, errs)
 	}
 	pods := map[string]api.RestorePodResult{}
 	for _, p := range r.Status.Pods {

@@ -112,7 +112,7 @@ func (r *Runner) run(ctx context.Context, rs *api.Restore, timeout time.Duration
 		return r.finishFailedCtx(ctx, rs, fmt.Sprintf("backup %q: plan the restore: %v", rs.Spec.BackupName, err), log)
 	}
 	log.Info("restore planned", zap.Int("objects", len(p.Steps)), zap.Int("pods", len(p.Pods)), zap.Int("skipped", len(p.Skipped)))
-	rep := &report{warnings: append([]string(nil), p.Warnings...)}
+	rep := &report{warnings: append([]string(nil), p.Warnings...), errors: append([]string(nil), p.Errors...)}
 	rep.addSkipped(p.Skipped)
 	a := &applier{r: r, rs: rs, rep: rep, log: log, taken: map[string]string{}, uids: map[string]types.UID{}, outcomes: map[string]api.RestoreItemOutcome{}}
 	if err := a.apply(ctx, p.Steps); err != nil {

@@ -79,6 +79,7 @@ type builder struct {
 	pods     []PodWork
 	skipped  []api.RestoredItem
 	warnings []string
+	errors   []string
 	seen     map[string]bool // key(): drops duplicate items
 	// specProblems are the spec hooks' own problems (field and message),
 	// reported once for the Restore rather than once per pod.
@@ -101,6 +102,12 @@ func (b *builder) validateHooks() {
 
 func (b *builder) warn(format string, args ...any) {
 	b.warnings = append(b.warnings, fmt.Sprintf(format, args...))
+}
+
+// fail records a problem that leaves the restore incomplete (it ends
+// PartiallyFailed) without stopping it.
+func (b *builder) fail(format string, args ...any) {
+	b.errors = append(b.errors, fmt.Sprintf(format, args...))
 }
 
 func (b *builder) skip(it resources.Item, why string) {
@@ -230,7 +237,7 @@ func bareNamespace(name string) resources.Item {
 }
 
 func (b *builder) plan() *Plan {
-	p := &Plan{Steps: b.steps, Pods: b.pods, Skipped: b.skipped, Warnings: dedupe(b.warnings)}
+	p := &Plan{Steps: b.steps, Pods: b.pods, Skipped: b.skipped, Warnings: dedupe(b.warnings), Errors: b.errors}
 	sortSteps(p.Steps, crdGroups(b.doc))
 	sort.SliceStable(p.Pods, func(i, j int) bool {
 		if p.Pods[i].Namespace != p.Pods[j].Namespace {

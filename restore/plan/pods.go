@@ -118,7 +118,11 @@ func (b *builder) volumes(src resources.Item, pod *corev1.Pod, obj string) []api
 	for _, v := range res.Volumes {
 		if v.SnapshotID == "" {
 			if v.Error != "" {
-				b.warn("%s: volume %s was not backed up (%s); it is restored without its data", obj, v.Name, v.Error)
+				// An error, not a warning: the application would start on
+				// an empty volume that had data, and the restore must not
+				// read Completed.
+				b.fail("%s: volume %s has no data in backup %s (%s%s); it is restored empty: restore a backup in which the pod completed",
+					obj, v.Name, b.doc.Backup.Name, v.Error, podWhy(res))
 			}
 			continue
 		}
@@ -135,6 +139,14 @@ func (b *builder) volumes(src resources.Item, pod *corev1.Pod, obj string) []api
 		out = append(out, api.RestoreVolume{Name: v.Name, SnapshotID: v.SnapshotID, Source: workload.Source(src.Object, pvc, v.Name)})
 	}
 	return out
+}
+
+// podWhy is the pod's own reason for its backup's outcome, if any.
+func podWhy(res *api.PodResult) string {
+	if res.Reason == "" {
+		return ""
+	}
+	return ": " + res.Reason
 }
 
 // waitContainer is the first init container of a pod with volume data: it

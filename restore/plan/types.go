@@ -57,4 +57,7 @@ type Plan struct {
 	// (e.g. finished pods), with why, for describe.
 	Skipped  []api.RestoredItem
 	Warnings []string
+	// Errors are what leaves the restore incomplete though it goes on (a
+	// pod's volume the backup holds no data of): it ends PartiallyFailed.
+	Errors []string
 }
