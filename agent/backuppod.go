@@ -120,6 +120,9 @@ func (p *backupPod) begin(ctx context.Context, resume *journal.Record) ([]phase.
 		p.m, acts = phase.Resume(p.plan, resume.Phase, resume.Cause, resume.Reason)
 		return acts, true
 	case p.turn != nil:
+		// Pending, reported: the coordinator opens the group's gate only
+		// once every member's agent has said it holds the work.
+		p.report(p.res)
 		t := p.turn.wait(ctx)
 		if t.abort {
 			p.finishEarly(t.cause, t.abortMessage)

@@ -12,13 +12,19 @@ type member struct {
 	pod   string
 	order int
 	phase api.PodPhase
+	// seen: the member's agent has reported it (Pending while it waits
+	// for its turn), so it has the work and its turn will be taken.
+	seen bool
 }
 
 // Gates computes every consistency group's gate from the members' phases
 // across all of a Backup's NodeBackups: members freeze level by level in
 // ascending order, capture once all are frozen, and thaw level by level in
 // descending order once all are captured. A member that fails before the
-// group is captured aborts the group.
+// group is captured aborts the group. A group gets no gate at all (none of
+// its members freezes) until every member's agent has reported it: a
+// member frozen while another node's agent is down or still starting would
+// stay frozen until its deadline aborted the group.
 func Gates(nbs []api.NodeBackup) []api.GroupGate {
 	groups := map[string][]member{}
 	for _, nb := range nbs {
@@ -30,11 +36,11 @@ func Gates(nbs []api.NodeBackup) []api.GroupGate {
 			if a.Group == nil {
 				continue
 			}
-			ph := phases[a.UID]
+			ph, seen := phases[a.UID]
 			if ph == "" {
 				ph = api.PodPending
 			}
-			groups[a.Group.Name] = append(groups[a.Group.Name], member{pod: a.Namespace + "/" + a.Name, order: a.Group.Order, phase: ph})
+			groups[a.Group.Name] = append(groups[a.Group.Name], member{pod: a.Namespace + "/" + a.Name, order: a.Group.Order, phase: ph, seen: seen})
 		}
 	}
 	names := make([]string, 0, len(groups))
@@ -50,17 +56,21 @@ func Gates(nbs []api.NodeBackup) []api.GroupGate {
 	}
 	gates := make([]api.GroupGate, 0, len(names))
 	for _, n := range names {
-		gates = append(gates, gate(n, groups[n], prev[n]))
+		p, opened := prev[n]
+		if g, ok := gate(n, groups[n], p, opened); ok {
+			gates = append(gates, g)
+		}
 	}
 	return gates
 }
 
-// gate computes one group's gate. What the previous gate let through stays
-// let through: members move on (a captured member thaws, uploads, may fail
-// in its upload) and must not close a gate behind them.
-func gate(name string, ms []member, prev api.GroupGate) api.GroupGate {
+// gate computes one group's gate, if it has one yet. What the previous
+// gate let through stays let through: members move on (a captured member
+// thaws, uploads, may fail in its upload) and must not close a gate behind
+// them.
+func gate(name string, ms []member, prev api.GroupGate, opened bool) (api.GroupGate, bool) {
 	if prev.Abort {
-		return prev
+		return prev, true
 	}
 	g := api.GroupGate{Group: name}
 	levels := map[int][]member{}
@@ -85,9 +95,12 @@ func gate(name string, ms []member, prev api.GroupGate) api.GroupGate {
 		for _, m := range ms {
 			if m.phase == api.PodFailed {
 				g.Abort, g.Reason = true, fmt.Sprintf("consistency group %s: pod %s failed before the group was captured", name, m.pod)
-				return g
+				return g, true
 			}
 		}
+	}
+	if !opened && slices.ContainsFunc(ms, func(m member) bool { return !m.seen }) {
+		return api.GroupGate{}, false
 	}
 	g.FreezeUpTo = max(orders[0], prev.FreezeUpTo)
 	for _, o := range orders {
@@ -112,7 +125,7 @@ func gate(name string, ms []member, prev api.GroupGate) api.GroupGate {
 			}
 		}
 	}
-	return g
+	return g, true
 }
 
 func frozen(p api.PodPhase) bool {

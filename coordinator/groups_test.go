@@ -34,11 +34,17 @@ func TestGates(t *testing.T) {
 		capture    bool
 		thawDownTo *int
 		abort      bool
+		noGate     bool
 		prev       *api.GroupGate
 	}{
-		{name: "start: only the lowest order may freeze", freezeUpTo: 1},
-		{name: "db freezing: still only order 1", db: api.PodFreezing, freezeUpTo: 1},
-		{name: "db frozen: order 2 may freeze", db: api.PodFrozen, freezeUpTo: 2},
+		{name: "no member reported yet: no gate", noGate: true},
+		{name: "one member's agent has not reported it: no gate", db: api.PodPending, a0: api.PodPending, noGate: true},
+		{name: "all reported: only the lowest order may freeze", db: api.PodPending, a0: api.PodPending, a1: api.PodPending, freezeUpTo: 1},
+		{name: "db freezing: still only order 1", db: api.PodFreezing, a0: api.PodPending, a1: api.PodPending, freezeUpTo: 1},
+		{name: "db frozen: order 2 may freeze", db: api.PodFrozen, a0: api.PodPending, a1: api.PodPending, freezeUpTo: 2},
+		{name: "a failure aborts before every member is reported", a0: api.PodFailed, abort: true},
+		{name: "an opened gate stays, reported or not", db: api.PodFrozen,
+			prev: &api.GroupGate{Group: "shop", FreezeUpTo: 2}, freezeUpTo: 2},
 		{name: "one of order 2 frozen: no capture yet", db: api.PodFrozen, a0: api.PodFrozen, a1: api.PodFreezing, freezeUpTo: 2},
 		{name: "all frozen: capture", db: api.PodFrozen, a0: api.PodFrozen, a1: api.PodFrozen, freezeUpTo: 2, capture: true},
 		{name: "not all captured: no thaw", db: api.PodCaptured, a0: api.PodCaptured, a1: api.PodCapturing, freezeUpTo: 2, capture: true},
@@ -58,6 +64,12 @@ func TestGates(t *testing.T) {
 				nbs[0].Spec.GroupGates = []api.GroupGate{*tc.prev}
 			}
 			gs := Gates(nbs)
+			if tc.noGate {
+				if len(gs) != 0 {
+					t.Fatalf("gates = %+v, want none until every member is reported", gs)
+				}
+				return
+			}
 			if len(gs) != 1 || gs[0].Group != "shop" {
 				t.Fatalf("gates = %+v, want one for group shop", gs)
 			}
