@@ -62,6 +62,33 @@ func ChunkName(backup, node string, i int) string {
 	return fmt.Sprintf("%s-%s-part%d", backup, node, i)
 }
 
+// renameTaken gives each of nbs whose name existing already has the next
+// free chunk name of its node (see Plan.Without).
+func renameTaken(backup string, nbs, existing []api.NodeBackup) {
+	taken := make(map[string]bool, len(existing)+len(nbs))
+	for _, nb := range existing {
+		taken[nb.Name] = true
+	}
+	for i := range nbs {
+		nb := &nbs[i]
+		if !taken[nb.Name] {
+			taken[nb.Name] = true
+			continue
+		}
+		node := nb.Labels[LabelNode]
+		if node == "" {
+			node = leftOutNode
+		}
+		for j := 1; ; j++ {
+			if name := ChunkName(backup, node, j); !taken[name] {
+				nb.Name = name
+				taken[name] = true
+				break
+			}
+		}
+	}
+}
+
 func nodeBackup(b *api.Backup, nameNode, node string, i int, spec api.NodeBackupSpec) api.NodeBackup {
 	return api.NodeBackup{
 		ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: ChunkName(b.Name, nameNode, i),

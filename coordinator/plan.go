@@ -166,6 +166,36 @@ func BuildPlan(b *api.Backup, pods []corev1.Pod, agentNodes map[string]bool) (Pl
 	return plan, nil
 }
 
+// Without drops from p the pods existing NodeBackups already hold, assigned
+// or left out. A coordinator killed while it wrote a backup's NodeBackups
+// plans again when it restarts, and the pods may have changed meanwhile:
+// what was written stands and only the rest is added, so no pod is in two
+// NodeBackups (its agent acts on one; the other would wait unreported for
+// the backup's timeout) and none planned the first time is lost.
+func (p Plan) Without(existing []api.NodeBackup) Plan {
+	held := map[string]bool{}
+	for _, nb := range existing {
+		for _, a := range nb.Spec.Pods {
+			held[a.UID] = true
+		}
+		for _, r := range nb.Spec.Results {
+			held[r.UID] = true
+		}
+	}
+	if len(held) == 0 {
+		return p
+	}
+	out := Plan{Nodes: map[string]api.NodeBackupSpec{}, Warnings: p.Warnings}
+	for node, spec := range p.Nodes {
+		spec.Pods = slices.DeleteFunc(slices.Clone(spec.Pods), func(a api.PodAssignment) bool { return held[a.UID] })
+		if len(spec.Pods) > 0 {
+			out.Nodes[node] = spec
+		}
+	}
+	out.Results = slices.DeleteFunc(slices.Clone(p.Results), func(r api.PodResult) bool { return held[r.UID] })
+	return out
+}
+
 // onePodChoices picks, for each spec hook entry marked onePod, the first
 // Running pod (by namespace/name) it selects; entries without onePod are
 // absent from the result.

@@ -168,12 +168,22 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 			c.Events.Eventf(b, corev1.EventTypeWarning, w.Reason, "%s", w.Message)
 		}
 	}
+	// An earlier run of this coordinator may have written some of the
+	// NodeBackups before it died: they stand, and hold their pods.
+	var existing api.NodeBackupList
+	if err := c.Client.List(ctx, &existing, client.InNamespace(b.Namespace), client.MatchingLabels{LabelBackup: b.Name}); err != nil {
+		return fmt.Errorf("backup %s/%s: list its nodebackups: %w", b.Namespace, b.Name, err)
+	}
+	if len(existing.Items) > 0 {
+		log.Info("resuming the plan: nodebackups of an earlier run kept", zap.Int("nodeBackups", len(existing.Items)))
+	}
+	plan = plan.Without(existing.Items)
 	nbs := NodeBackups(b, plan, c.chunks())
-	// Consistency groups start with their lowest order allowed to freeze.
-	gates := Gates(nbs)
+	renameTaken(b.Name, nbs, existing.Items)
+	// No group gates yet: a group's first opens once every member's agent
+	// has reported it (Gates).
 	for i := range nbs {
 		nb := &nbs[i]
-		nb.Spec.GroupGates = gatesFor(nb, gates)
 		if err := controllerutil.SetControllerReference(b, nb, c.Client.Scheme()); err != nil {
 			return fmt.Errorf("nodebackup %s: %w", nb.Name, err)
 		}
@@ -195,7 +205,7 @@ func (c *Coordinator) plan(ctx context.Context, b *api.Backup, log *zap.Logger) 
 		return err
 	}
 	return c.updateStatus(ctx, b, func(st *api.BackupStatus) {
-		st.Planned, st.NodeBackupCount = true, len(nbs)
+		st.Planned, st.NodeBackupCount = true, len(existing.Items)+len(nbs)
 		st.PodCounts = api.PodCounts{Total: len(plan.Results), InProgress: 0}
 	})
 }

@@ -150,3 +150,48 @@ func TestRunTimesOutPodsThatNeverReport(t *testing.T) {
 		t.Errorf("cause %s, reason = %q", p.Cause, p.Reason)
 	}
 }
+
+// A coordinator killed while it wrote the NodeBackups plans again when it
+// restarts: what it wrote stands (its agent may be at work), the pods it
+// holds are not assigned twice, and the pods not yet written are, under
+// names of their own, even when the pods changed in between.
+func TestPlanResumesAfterACutShortRun(t *testing.T) {
+	db := runningPod("shop", "db-0", "node-a", map[string]string{AnnBackupVolumes: "data"}, nil)
+	web := runningPod("shop", "web-0", "node-a", map[string]string{AnnBackupVolumes: "data"}, nil)
+	late := runningPod("shop", "late-0", "node-a", map[string]string{AnnBackupVolumes: "data"}, nil)
+	b := &api.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: "b1", UID: "b1-uid"},
+		Spec: api.BackupSpec{IncludedNamespaces: []string{"shop"}}}
+	// The earlier run wrote node-a's first chunk: db-0, and a pod deleted since.
+	written := api.NodeBackup{ObjectMeta: metav1.ObjectMeta{Namespace: "quiesce", Name: ChunkName("b1", "node-a", 0),
+		Labels: map[string]string{LabelBackup: "b1", LabelNode: "node-a"}},
+		Spec: api.NodeBackupSpec{BackupName: "b1", NodeName: "node-a", Pods: []api.PodAssignment{
+			{Namespace: "shop", Name: "db-0", UID: string(db.UID)}, {Namespace: "shop", Name: "gone", UID: "gone-uid"}}}}
+	c := fake.NewClientBuilder().WithScheme(testScheme(t)).
+		WithObjects(b, &db, &web, &late, agentPod("node-a"), written.DeepCopy()).
+		WithStatusSubresource(&api.Backup{}, &api.NodeBackup{}).Build()
+	co := &Coordinator{Client: c, Log: zaptest.NewLogger(t), AgentNamespace: "quiesce",
+		AgentSelector: labels.SelectorFromSet(labels.Set{"app": "agent"}), Timeout: time.Minute}
+	if err := co.plan(t.Context(), b, zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	var list api.NodeBackupList
+	if err := c.List(t.Context(), &list, client.InNamespace("quiesce")); err != nil {
+		t.Fatal(err)
+	}
+	where := map[string][]string{} // pod -> nodebackups
+	for _, nb := range list.Items {
+		for _, a := range nb.Spec.Pods {
+			where[a.Name] = append(where[a.Name], nb.Name)
+		}
+	}
+	first, next := ChunkName("b1", "node-a", 0), ChunkName("b1", "node-a", 1)
+	want := map[string][]string{"db-0": {first}, "gone": {first}, "web-0": {next}, "late-0": {next}}
+	for pod, nbs := range want {
+		if got := where[pod]; len(got) != 1 || got[0] != nbs[0] {
+			t.Errorf("pod %s in nodebackups %v, want %v", pod, got, nbs)
+		}
+	}
+	if len(list.Items) != 2 || !b.Status.Planned || b.Status.NodeBackupCount != 2 {
+		t.Errorf("%d nodebackups, planned %v count %d: want the written one and one more", len(list.Items), b.Status.Planned, b.Status.NodeBackupCount)
+	}
+}
