@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/quiesce-dev/quiesce/agent/journal"
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/cri"
 	"github.com/quiesce-dev/quiesce/fsbackup"
@@ -24,6 +25,10 @@ type VolumeRestorer interface {
 	Restore(ctx context.Context, snapshotID, dir string, opt fsbackup.RestoreOptions) (fsbackup.RestoreResult, error)
 }
 
+// ledgerRetention is how long a hook ledger entry may outlive its last
+// update: far past any restore's deadline.
+const ledgerRetention = 7 * 24 * time.Hour
+
 // DefaultRestoreDeadline bounds a NodeRestore whose spec has no deadline.
 const DefaultRestoreDeadline = time.Hour
 
@@ -33,8 +38,11 @@ const DefaultRestoreDeadline = time.Hour
 // then runs the pod's post-restore hooks through the CRI once their
 // containers run. Every step is bounded by the NodeRestore's deadline.
 //
-// It keeps no journal: a restarted agent restarts the pods not final in
-// status, and restoring a volume again (with Overwrite) gives the same data.
+// A restarted agent restarts the pods not final in status: restoring a
+// volume again (with Overwrite) gives the same data. Post-restore hooks are
+// not repeatable in general (a schema migration): the Ledger records each
+// hook's start before its exec, and a restarted agent does not run a hook
+// again that the ledger says was started.
 type Restorer struct {
 	Node      string
 	Namespace string
@@ -44,7 +52,9 @@ type Restorer struct {
 	// KubeletRoot is the kubelet's root dir; default /var/lib/kubelet.
 	KubeletRoot string
 	// Mounts: a CSI or local volume is restored only into its mount.
-	Mounts  MountTable
+	Mounts MountTable
+	// Ledger makes post-restore hooks at most once; nil: at least once.
+	Ledger  *journal.HookLedger
 	Log     *zap.Logger
 	Metrics *metrics.Agent       // may be nil
 	Events  record.EventRecorder // may be nil
@@ -66,6 +76,12 @@ func (r *Restorer) Run(ctx context.Context) {
 	r.started = map[string]bool{}
 	r.status = newResultWriter("nodeRestore", r.Log, func(p api.RestorePodResult) string { return p.UID }, r.writeStatus)
 	stopWriter := r.status.start(ctx)
+	if r.Ledger != nil {
+		// Entries of restores deleted before their results were seen.
+		if n, err := r.Ledger.Prune(r.Now().Add(-ledgerRetention)); n > 0 || err != nil {
+			r.Log.Info("old hook ledger entries removed", zap.Int("entries", n), zap.Error(err))
+		}
+	}
 	defer func() {
 		r.wg.Wait()
 		stopWriter()
@@ -94,10 +110,14 @@ func (r *Restorer) handle(ctx context.Context, nr *api.NodeRestore) {
 	}
 	for i := range nr.Spec.Pods {
 		a := nr.Spec.Pods[i]
-		if p := prev[a.UID]; p != nil && p.Phase.Final() || !r.markStarted(string(nr.UID)+"/"+a.UID) {
+		if p := prev[a.UID]; p != nil && p.Phase.Final() {
+			r.forgetHooks(string(nr.UID), a.UID) // its result is in status
 			continue
 		}
-		run := &restorePod{r: r, restore: nr.Spec.RestoreName, nodeRestore: nr.Name, a: &a, prev: prev[a.UID],
+		if !r.markStarted(string(nr.UID) + "/" + a.UID) {
+			continue
+		}
+		run := &restorePod{r: r, restore: nr.Spec.RestoreName, nodeRestore: nr.Name, nodeRestoreUID: string(nr.UID), a: &a, prev: prev[a.UID],
 			log: r.Log.With(zap.String("restore", nr.Spec.RestoreName), zap.String("nodeRestore", nr.Name),
 				zap.String("namespace", a.Namespace), zap.String("pod", a.Name), zap.String("podUID", a.UID))}
 		r.wg.Add(1)
@@ -110,6 +130,16 @@ func (r *Restorer) handle(ctx context.Context, nr *api.NodeRestore) {
 			}
 			r.finish(ctx, run, res)
 		}()
+	}
+}
+
+// forgetHooks drops a pod's ledger entry once its final result is in status.
+func (r *Restorer) forgetHooks(nodeRestoreUID, podUID string) {
+	if r.Ledger == nil {
+		return
+	}
+	if err := r.Ledger.Delete(nodeRestoreUID, podUID); err != nil {
+		r.Log.Warn("hook ledger entry not deleted", zap.String("podUID", podUID), zap.Error(err))
 	}
 }
 

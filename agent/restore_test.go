@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/quiesce-dev/quiesce/agent/kubeletpath"
+	"github.com/quiesce-dev/quiesce/agent/journal"
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/cri"
 	crifake "github.com/quiesce-dev/quiesce/cri/fake"
@@ -475,6 +476,53 @@ func TestRestoreResumesHooksFromStatus(t *testing.T) {
 	}
 	if len(pod.Hooks) != 2 || pod.Hooks[0].Output != "from the first agent" || pod.Volumes[1].Bytes != 9 {
 		t.Errorf("earlier results not kept: %+v", pod)
+	}
+}
+
+// Post-restore hooks run at most once: a hook an earlier agent process
+// started (the ledger says so) is not run again but reported failed with
+// its outcome unknown; one that ended without its status written is
+// reported from the ledger; the rest run. The entry goes once the pod's
+// result is in status.
+func TestRestoreHookStartedByAnEarlierAgentIsNotRunAgain(t *testing.T) {
+	f := newRestoreFixture(t, true, execHook("first", "app", api.HookErrorModeContinue, "h1"),
+		execHook("second", "app", api.HookErrorModeFail, "h2"), execHook("third", "app", api.HookErrorModeFail, "h3"))
+	ledger, err := journal.OpenHookLedger(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.Ledger = ledger
+	f.container("app", true)
+	f.setStatus("app", true, true)
+	f.nr.Status.Pods = []api.RestorePodResult{{Namespace: "shop", Name: "db-0", UID: restoreUID, Phase: api.RestorePodRunningHooks,
+		Volumes: []api.VolumeRestoreResult{{Name: "data", SnapshotID: "k1"}}}}
+	if err := f.c.Status().Update(t.Context(), f.nr); err != nil {
+		t.Fatal(err)
+	}
+	nrUID := string(f.nr.UID)
+	if err := ledger.Put(journal.PodHooks{NodeRestore: nrUID, PodUID: restoreUID, Started: map[int]string{0: "first", 1: "second"},
+		Results: map[int]api.HookResult{1: {Name: "second", Phase: "post-restore", Container: "app", Output: "from the ledger"}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	pod := f.waitDone()
+	if f.rt.Ran([]string{"h1"}) != 0 || f.rt.Ran([]string{"h2"}) != 0 || f.rt.Ran([]string{"h3"}) != 1 {
+		t.Errorf("calls %v: want only the third hook run", f.rt.Calls())
+	}
+	if pod.Phase != api.RestorePodPartiallyFailed || len(pod.Hooks) != 3 || !pod.Hooks[0].Failed() ||
+		!strings.Contains(pod.Hooks[0].Error, "its outcome is unknown and it is not run again") || pod.Hooks[1].Output != "from the ledger" {
+		t.Errorf("pod %s (%s), hooks %+v", pod.Phase, pod.Reason, pod.Hooks)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e, err := ledger.Get(nrUID, restoreUID)
+		if err == nil && e.Started == nil && e.Results == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ledger entry left after the pod's result was in status: %+v (%v)", e, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

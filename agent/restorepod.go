@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/quiesce-dev/quiesce/agent/journal"
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/fsbackup"
 	"github.com/quiesce-dev/quiesce/hook"
@@ -25,6 +26,7 @@ const restorePhase = string(hook.PostRestore)
 type restorePod struct {
 	r                    *Restorer
 	restore, nodeRestore string
+	nodeRestoreUID       string
 	a                    *api.RestorePodAssignment
 	// prev is the pod's status left by an earlier agent process, if any.
 	prev *api.RestorePodResult
@@ -216,9 +218,11 @@ func (p *restorePod) signal(ctx context.Context, pod *corev1.Pod, sig api.Restor
 // container runs (or is ready), with onError; it returns why the first
 // failed hook failed, or "".
 func (p *restorePod) runHooks(ctx context.Context) string {
-	// Hooks with a result from an earlier agent process are not run again.
+	// Hooks with a result from an earlier agent process are not run again,
+	// and neither are those it started (the ledger): at most once.
 	done := p.res.Hooks
 	p.res.Hooks = nil
+	ledger := p.ledger()
 	stopped, failed := "", ""
 	for i, h := range p.a.Hooks {
 		if stopped == "" && ctx.Err() != nil {
@@ -228,11 +232,19 @@ func (p *restorePod) runHooks(ctx context.Context) string {
 		switch {
 		case i < len(done) && done[i].Name == h.Name:
 			hr = done[i]
+		case ledger.Results[i].Name == h.Name && h.Name != "":
+			hr = ledger.Results[i] // ended, but its status write was lost
+		case ledger.Started[i] == h.Name && h.Name != "":
+			hr = interruptedHook(h)
+			p.log.Warn("post-restore hook was running when an earlier agent process stopped: not run again", zap.String("hook", h.Name))
 		case stopped != "":
 			p.res.Hooks = append(p.res.Hooks, skippedHook(h, stopped))
 			continue
 		default:
-			hr = p.runHook(ctx, h)
+			hr = p.runHook(ctx, h, func() error { return p.recordHook(&ledger, i, h.Name, nil) })
+			if err := p.recordHook(&ledger, i, h.Name, &hr); err != nil {
+				p.log.Warn("hook result not recorded in the node's hook ledger", zap.String("hook", h.Name), zap.Error(err))
+			}
 		}
 		p.res.Hooks = append(p.res.Hooks, hr)
 		p.r.status.report(p.nodeRestore, p.res)
@@ -248,7 +260,52 @@ func (p *restorePod) runHooks(ctx context.Context) string {
 	return failed
 }
 
-func (p *restorePod) runHook(ctx context.Context, h api.RestoreExecHookSpec) api.HookResult {
+// ledger is the pod's hook ledger entry, empty without a ledger; an
+// unreadable entry is logged and read as empty (the hooks it held may then
+// run again: at least once rather than never).
+func (p *restorePod) ledger() journal.PodHooks {
+	if p.r.Ledger == nil {
+		return journal.PodHooks{}
+	}
+	e, err := p.r.Ledger.Get(p.nodeRestoreUID, p.a.UID)
+	if err != nil {
+		p.log.Error("hook ledger unreadable: hooks an earlier agent process started may run again", zap.Error(err))
+	}
+	return e
+}
+
+// recordHook records in the ledger that hook i started (res nil) or
+// ended with res.
+func (p *restorePod) recordHook(e *journal.PodHooks, i int, name string, res *api.HookResult) error {
+	if p.r.Ledger == nil {
+		return nil
+	}
+	e.NodeRestore, e.PodUID, e.Updated = p.nodeRestoreUID, p.a.UID, p.r.Now()
+	if res == nil {
+		if e.Started == nil {
+			e.Started = map[int]string{}
+		}
+		e.Started[i] = name
+	} else {
+		if e.Results == nil {
+			e.Results = map[int]api.HookResult{}
+		}
+		e.Results[i] = *res
+	}
+	return p.r.Ledger.Put(*e)
+}
+
+// interruptedHook is the result of a hook an earlier agent process started
+// and did not see end: failed, since its outcome is unknown, and not run
+// again.
+func interruptedHook(h api.RestoreExecHookSpec) api.HookResult {
+	return api.HookResult{Name: h.Name, Phase: restorePhase, Source: h.Source, Container: h.Container, ExitCode: -1,
+		Error: fmt.Sprintf("post-restore hook %s in container %s was running when the agent stopped; its outcome is unknown and it is not run again (post-restore hooks run at most once): check what it did", h.Name, h.Container)}
+}
+
+// runHook waits for the hook's container, then runs it; started is called
+// just before the exec, and the hook is not run if it fails.
+func (p *restorePod) runHook(ctx context.Context, h api.RestoreExecHookSpec, started func() error) api.HookResult {
 	log := p.log.With(zap.String("hook", h.Name), zap.String("container", h.Container))
 	want := "running"
 	if h.WaitForReady {
@@ -276,6 +333,12 @@ func (p *restorePod) runHook(ctx context.Context, h api.RestoreExecHookSpec) api
 		return r
 	}
 	p.setPhase(api.RestorePodRunningHooks, "hook "+h.Name)
+	if err := started(); err != nil {
+		r := api.HookResult{Name: h.Name, Phase: restorePhase, Source: h.Source, Container: h.Container, ExitCode: -1,
+			Error: fmt.Sprintf("not run: its start could not be recorded in the node's hook ledger (%v); free or fix the agent's state directory (agent.stateDir)", err)}
+		log.Error("post-restore hook not run", zap.String("error", r.Error))
+		return r
+	}
 	rs := hookrun.Run(ctx, p.r.Runtime, hookrun.PodRef{Namespace: p.a.Namespace, Name: p.a.Name, UID: p.a.UID},
 		hook.FromResolved(hook.PostRestore, []api.ResolvedHook{h.ResolvedHook}), hookrun.Options{Logger: log})
 	r := toAPIResults(rs)[0]

@@ -5,6 +5,7 @@
 //
 // One small JSON file per pod, replaced atomically (write, fsync, rename,
 // fsync the directory): a crash leaves either the old record or the new one.
+// The restore side's HookLedger keeps its files the same way.
 package journal
 
 import (
@@ -69,8 +70,13 @@ func (j *Journal) Put(r Record) error {
 	if err != nil {
 		return fmt.Errorf("journal: encode %s/%s: %w", r.Namespace, r.Pod, err)
 	}
-	final := j.path(r.Backup, r.PodUID)
-	tmp, err := os.CreateTemp(j.dir, ".tmp-*")
+	return writeDurably(j.dir, j.path(r.Backup, r.PodUID), data)
+}
+
+// writeDurably replaces the file final in dir with data: write, fsync,
+// rename, fsync the directory. A crash leaves the old file or the new one.
+func writeDurably(dir, final string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -89,7 +95,7 @@ func (j *Journal) Put(r Record) error {
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	return syncDir(j.dir)
+	return syncDir(dir)
 }
 
 // Get returns the record of a pod in a backup; ok is false if there is none.

@@ -72,6 +72,10 @@ their containers run.`,
 			if err != nil {
 				return err
 			}
+			ledger, err := journal.OpenHookLedger(filepath.Join(stateDir, "restore-hooks"))
+			if err != nil {
+				return err
+			}
 			rt, err := nf.runtime(log)
 			if err != nil {
 				return err
@@ -114,7 +118,7 @@ their containers run.`,
 				Paths:        &agent.KubeletPaths{Client: c, Root: nf.kubeletRoot},
 				PodOnNode:    agent.KubeletHasPod(nf.kubeletRoot),
 				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events, Logs: eng,
-				Restore: &agent.Restorer{Node: node, Namespace: kf.namespace, Client: c, Volumes: eng, Runtime: rt,
+				Restore: &agent.Restorer{Node: node, Namespace: kf.namespace, Client: c, Volumes: eng, Runtime: rt, Ledger: ledger,
 					KubeletRoot: nf.kubeletRoot, Log: log, Metrics: m, Events: events, Logs: eng},
 			}
 			// Last, so that a slow start (the repository unreachable, the
