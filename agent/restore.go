@@ -25,7 +25,7 @@ type VolumeRestorer interface {
 	Restore(ctx context.Context, snapshotID, dir string, opt fsbackup.RestoreOptions) (fsbackup.RestoreResult, error)
 }
 
-// ledgerRetention is how long a hook ledger entry may outlive its last
+// ledgerRetention is how long a restore ledger entry may outlive its last
 // update: far past any restore's deadline.
 const ledgerRetention = 7 * 24 * time.Hour
 
@@ -54,7 +54,7 @@ type Restorer struct {
 	// Mounts: a CSI or local volume is restored only into its mount.
 	Mounts MountTable
 	// Ledger makes post-restore hooks at most once; nil: at least once.
-	Ledger  *journal.HookLedger
+	Ledger  *journal.RestoreLedger
 	Log     *zap.Logger
 	Metrics *metrics.Agent       // may be nil
 	Events  record.EventRecorder // may be nil
@@ -79,7 +79,7 @@ func (r *Restorer) Run(ctx context.Context) {
 	if r.Ledger != nil {
 		// Entries of restores deleted before their results were seen.
 		if n, err := r.Ledger.Prune(r.Now().Add(-ledgerRetention)); n > 0 || err != nil {
-			r.Log.Info("old hook ledger entries removed", zap.Int("entries", n), zap.Error(err))
+			r.Log.Info("old restore ledger entries removed", zap.Int("entries", n), zap.Error(err))
 		}
 	}
 	defer func() {
@@ -139,7 +139,7 @@ func (r *Restorer) forgetHooks(nodeRestoreUID, podUID string) {
 		return
 	}
 	if err := r.Ledger.Delete(nodeRestoreUID, podUID); err != nil {
-		r.Log.Warn("hook ledger entry not deleted", zap.String("podUID", podUID), zap.Error(err))
+		r.Log.Warn("restore ledger entry not deleted", zap.String("podUID", podUID), zap.Error(err))
 	}
 }
 

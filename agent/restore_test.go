@@ -26,8 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/quiesce-dev/quiesce/agent/kubeletpath"
 	"github.com/quiesce-dev/quiesce/agent/journal"
+	"github.com/quiesce-dev/quiesce/agent/kubeletpath"
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/cri"
 	crifake "github.com/quiesce-dev/quiesce/cri/fake"
@@ -487,7 +487,7 @@ func TestRestoreResumesHooksFromStatus(t *testing.T) {
 func TestRestoreHookStartedByAnEarlierAgentIsNotRunAgain(t *testing.T) {
 	f := newRestoreFixture(t, true, execHook("first", "app", api.HookErrorModeContinue, "h1"),
 		execHook("second", "app", api.HookErrorModeFail, "h2"), execHook("third", "app", api.HookErrorModeFail, "h3"))
-	ledger, err := journal.OpenHookLedger(t.TempDir())
+	ledger, err := journal.OpenRestoreLedger(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +500,7 @@ func TestRestoreHookStartedByAnEarlierAgentIsNotRunAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	nrUID := string(f.nr.UID)
-	if err := ledger.Put(journal.PodHooks{NodeRestore: nrUID, PodUID: restoreUID, Started: map[int]string{0: "first", 1: "second"},
+	if err := ledger.Put(journal.PodRestore{NodeRestore: nrUID, PodUID: restoreUID, Started: map[int]string{0: "first", 1: "second"},
 		Results: map[int]api.HookResult{1: {Name: "second", Phase: "post-restore", Container: "app", Output: "from the ledger"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -523,6 +523,32 @@ func TestRestoreHookStartedByAnEarlierAgentIsNotRunAgain(t *testing.T) {
 			t.Fatalf("ledger entry left after the pod's result was in status: %+v (%v)", e, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A restarted agent that finds the pod released (its wait container done)
+// restores nothing again and reports the volumes as the ledger recorded
+// them, files and bytes included.
+func TestRestoreReleasedPodReportsVolumesFromTheLedger(t *testing.T) {
+	f := newRestoreFixture(t, true)
+	ledger, err := journal.OpenRestoreLedger(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.Ledger = ledger
+	f.pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: api.RestoreWaitContainer,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}}}
+	if err := f.c.Status().Update(t.Context(), f.pod); err != nil {
+		t.Fatal(err)
+	}
+	want := []api.VolumeRestoreResult{{Name: "data", SnapshotID: "k1", Files: 3, Bytes: 7}, {Name: "db", SnapshotID: "k2", Files: 1, Bytes: 9}}
+	if err := ledger.Put(journal.PodRestore{NodeRestore: string(f.nr.UID), PodUID: restoreUID, Volumes: want}); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	pod := f.waitDone()
+	if pod.Phase != api.RestorePodCompleted || len(f.vols.get()) != 0 || len(pod.Volumes) != 2 || pod.Volumes[0].Bytes != 7 || pod.Volumes[1].Files != 1 {
+		t.Errorf("pod %s (%s), volumes %+v, restores %v: want the ledger's results and nothing restored", pod.Phase, pod.Reason, pod.Volumes, f.vols.get())
 	}
 }
 

@@ -111,6 +111,10 @@ func (p *restorePod) restoreVolumes(ctx context.Context) bool {
 		// restored the volumes and the application may be running now.
 		// Restoring again would overwrite its data.
 		p.log.Info("wait container already finished: volumes were restored by an earlier agent process")
+		if recorded := p.ledger().Volumes; len(recorded) > 0 {
+			p.res.Volumes = recorded // with their files and bytes
+			return true
+		}
 		for _, v := range p.a.Volumes {
 			p.res.Volumes = append(p.res.Volumes, api.VolumeRestoreResult{Name: v.Name, SnapshotID: v.SnapshotID})
 		}
@@ -138,6 +142,9 @@ func (p *restorePod) restoreVolumes(ctx context.Context) bool {
 	if !sig.OK {
 		sig.Reason = strings.Join(failures, "; ")
 		p.res.Reason = "volume data not restored: " + sig.Reason
+	} else if err := p.recordVolumes(); err != nil {
+		// Only what a restarted agent reports is at stake, not the data.
+		p.log.Warn("volume results not recorded in the node's restore ledger", zap.Error(err))
 	}
 	if err := p.signal(ctx, pod, sig); err != nil && sig.OK {
 		p.res.Reason = fmt.Sprintf("volume data restored, but the pod not released: %v", err)
@@ -243,7 +250,7 @@ func (p *restorePod) runHooks(ctx context.Context) string {
 		default:
 			hr = p.runHook(ctx, h, func() error { return p.recordHook(&ledger, i, h.Name, nil) })
 			if err := p.recordHook(&ledger, i, h.Name, &hr); err != nil {
-				p.log.Warn("hook result not recorded in the node's hook ledger", zap.String("hook", h.Name), zap.Error(err))
+				p.log.Warn("hook result not recorded in the node's restore ledger", zap.String("hook", h.Name), zap.Error(err))
 			}
 		}
 		p.res.Hooks = append(p.res.Hooks, hr)
@@ -260,23 +267,34 @@ func (p *restorePod) runHooks(ctx context.Context) string {
 	return failed
 }
 
-// ledger is the pod's hook ledger entry, empty without a ledger; an
+// ledger is the pod's restore ledger entry, empty without a ledger; an
 // unreadable entry is logged and read as empty (the hooks it held may then
 // run again: at least once rather than never).
-func (p *restorePod) ledger() journal.PodHooks {
+func (p *restorePod) ledger() journal.PodRestore {
 	if p.r.Ledger == nil {
-		return journal.PodHooks{}
+		return journal.PodRestore{}
 	}
 	e, err := p.r.Ledger.Get(p.nodeRestoreUID, p.a.UID)
 	if err != nil {
-		p.log.Error("hook ledger unreadable: hooks an earlier agent process started may run again", zap.Error(err))
+		p.log.Error("restore ledger unreadable: hooks an earlier agent process started may run again", zap.Error(err))
 	}
 	return e
 }
 
+// recordVolumes records the pod's volume results in the ledger, before
+// the signal releases the pod.
+func (p *restorePod) recordVolumes() error {
+	if p.r.Ledger == nil {
+		return nil
+	}
+	e := p.ledger()
+	e.NodeRestore, e.PodUID, e.Updated, e.Volumes = p.nodeRestoreUID, p.a.UID, p.r.Now(), p.res.Volumes
+	return p.r.Ledger.Put(e)
+}
+
 // recordHook records in the ledger that hook i started (res nil) or
 // ended with res.
-func (p *restorePod) recordHook(e *journal.PodHooks, i int, name string, res *api.HookResult) error {
+func (p *restorePod) recordHook(e *journal.PodRestore, i int, name string, res *api.HookResult) error {
 	if p.r.Ledger == nil {
 		return nil
 	}
@@ -335,7 +353,7 @@ func (p *restorePod) runHook(ctx context.Context, h api.RestoreExecHookSpec, sta
 	p.setPhase(api.RestorePodRunningHooks, "hook "+h.Name)
 	if err := started(); err != nil {
 		r := api.HookResult{Name: h.Name, Phase: restorePhase, Source: h.Source, Container: h.Container, ExitCode: -1,
-			Error: fmt.Sprintf("not run: its start could not be recorded in the node's hook ledger (%v); free or fix the agent's state directory (agent.stateDir)", err)}
+			Error: fmt.Sprintf("not run: its start could not be recorded in the node's restore ledger (%v); free or fix the agent's state directory (agent.stateDir)", err)}
 		log.Error("post-restore hook not run", zap.String("error", r.Error))
 		return r
 	}

@@ -5,7 +5,7 @@
 //
 // One small JSON file per pod, replaced atomically (write, fsync, rename,
 // fsync the directory): a crash leaves either the old record or the new one.
-// The restore side's HookLedger keeps its files the same way.
+// The restore side's RestoreLedger keeps its files the same way.
 package journal
 
 import (

@@ -72,7 +72,7 @@ their containers run.`,
 			if err != nil {
 				return err
 			}
-			ledger, err := journal.OpenHookLedger(filepath.Join(stateDir, "restore-hooks"))
+			ledger, err := journal.OpenRestoreLedger(filepath.Join(stateDir, "restore-ledger"))
 			if err != nil {
 				return err
 			}
