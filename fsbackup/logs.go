@@ -64,3 +64,19 @@ func (e *Engine) clock() time.Time {
 	}
 	return time.Now()
 }
+
+// expireLogs deletes, in w, the logs of backups.
+func expireLogs(ctx context.Context, w repo.RepositoryWriter, backups map[string]bool) error {
+	for b := range backups {
+		mds, err := w.FindManifests(ctx, map[string]string{"type": logManifestType, "backup": b})
+		if err != nil {
+			return fmt.Errorf("find logs of backup %s: %w", b, err)
+		}
+		for _, md := range mds {
+			if err := w.DeleteManifest(ctx, md.ID); err != nil {
+				return fmt.Errorf("delete log %s of backup %s: %w", md.ID, b, err)
+			}
+		}
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/kopia/kopia/fs"
@@ -160,8 +161,9 @@ func isResourcesSource(si snapshot.SourceInfo) bool {
 
 // expireResources deletes, in w, the stored resources past their own
 // expiry, and those of the backups that had snapshots in expired and have
-// none left in kept. It returns how many versions it deleted.
-func (e *Engine) expireResources(ctx context.Context, w repo.RepositoryWriter, now time.Time, expired, kept []Snapshot) (int, error) {
+// none left in kept. It returns the backups that are gone: those, and the
+// ones whose resources it deleted.
+func (e *Engine) expireResources(ctx context.Context, w repo.RepositoryWriter, now time.Time, expired, kept []Snapshot) (map[string]bool, error) {
 	left := map[string]bool{}
 	for _, s := range kept {
 		left[s.Tags[TagBackup]] = true
@@ -174,9 +176,9 @@ func (e *Engine) expireResources(ctx context.Context, w repo.RepositoryWriter, n
 	}
 	srcs, err := snapshot.ListSources(ctx, w)
 	if err != nil {
-		return 0, fmt.Errorf("list sources: %w", err)
+		return nil, fmt.Errorf("list sources: %w", err)
 	}
-	n := 0
+	removed := map[string]bool{}
 	for _, si := range srcs {
 		if !isResourcesSource(si) {
 			continue
@@ -184,7 +186,7 @@ func (e *Engine) expireResources(ctx context.Context, w repo.RepositoryWriter, n
 		backup := si.Path[1:]
 		mans, err := snapshot.ListSnapshots(ctx, w, si)
 		if err != nil {
-			return n, fmt.Errorf("find resources of backup %s: %w", backup, err)
+			return nil, fmt.Errorf("find resources of backup %s: %w", backup, err)
 		}
 		for _, m := range mans {
 			exp, _ := time.Parse(time.RFC3339, m.Tags[tagPrefix+TagExpiresAt])
@@ -192,10 +194,11 @@ func (e *Engine) expireResources(ctx context.Context, w repo.RepositoryWriter, n
 				continue
 			}
 			if err := w.DeleteManifest(ctx, m.ID); err != nil {
-				return n, fmt.Errorf("delete resources %s of backup %s: %w", m.ID, backup, err)
+				return nil, fmt.Errorf("delete resources %s of backup %s: %w", m.ID, backup, err)
 			}
-			n++
+			removed[backup] = true
 		}
 	}
-	return n, nil
+	maps.Copy(gone, removed)
+	return gone, nil
 }

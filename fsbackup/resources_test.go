@@ -154,9 +154,22 @@ func TestExpireRemovesResourcesOfExpiredBackups(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Each backup's logs (hook output): they go with its last snapshot
+	// and its resources.
+	for _, b := range []string{"old", "mixed", "new", "objects-only", "objects-only-expired", "objects-only-later"} {
+		if err := e.PutLog(ctx, b, "node-a/shop/db-0", "log of "+b); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	ids, err := e.Expire(ctx, now)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for b, want := range map[string]int{"old": 0, "objects-only-expired": 0, "mixed": 1, "new": 1, "objects-only": 1, "objects-only-later": 1} {
+		if logs, err := e.Logs(ctx, b); err != nil || len(logs) != want {
+			t.Errorf("logs of backup %s after expire: %d (%v), want %d", b, len(logs), err, want)
+		}
 	}
 	if len(ids) != 3 {
 		t.Fatalf("expired %d snapshots, want 3", len(ids))

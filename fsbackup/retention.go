@@ -14,8 +14,9 @@ import (
 
 // Expire deletes the manifests of snapshots whose expiry (BackupOptions.ExpiresAt)
 // is at or before now and returns their IDs, with the stored resources of
-// backups past their expiry or left without snapshots (resources.go). Their
-// data is reclaimed by the next full maintenance.
+// backups past their expiry or left without snapshots (resources.go), and
+// those backups' logs. Their data is reclaimed by the next full
+// maintenance.
 func (e *Engine) Expire(ctx context.Context, now time.Time) ([]string, error) {
 	if err := e.healthy(); err != nil {
 		return nil, err
@@ -41,8 +42,11 @@ func (e *Engine) Expire(ctx context.Context, now time.Time) ([]string, error) {
 					return fmt.Errorf("delete snapshot %s: %w", id, err)
 				}
 			}
-			_, err := e.expireResources(ctx, w, now, gone, kept)
-			return err
+			backups, err := e.expireResources(ctx, w, now, gone, kept)
+			if err != nil {
+				return err
+			}
+			return expireLogs(ctx, w, backups)
 		})
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: expire: %w", e.cfg.Path, err)
