@@ -57,7 +57,7 @@ test-e2e: build helm
 	QUIESCE_E2E=1 QUIESCE_E2E_NO_UP=1 KUBECONFIG=$(CLUSTER_KUBECONFIG) $(GO) test $(E2E_FLAGS) ./e2e/...
 
 # test-faults: the whole fault matrix (e2e/faults_test.go: each fault on
-# real processes at each point of a freeze; make test runs two cells) and
+# real processes at each point of a freeze; make test runs four cells) and
 # its table in docs/reliability.md.
 test-faults: build helm
 	$(MAKE) cluster-up
