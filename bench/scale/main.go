@@ -185,7 +185,7 @@ func runCase(ctx context.Context, c scaleCase, work, quiesce string, failRate fl
 	res.agents = len(agents.Nodes)
 	var peakHeap atomic.Uint64
 	stopSampling := sampleHeap(&peakHeap)
-	kubeconfig, err := writeKubeconfig(dir, k)
+	kubeconfig, err := k.WriteKubeconfig(dir, simcluster.Namespace)
 	if err != nil {
 		return res, err
 	}
@@ -387,18 +387,6 @@ func scrape(ctx context.Context, k *testenv.KubeAPI, resources map[string]bool) 
 		return Counters{}, fmt.Errorf("scrape the API server's metrics: %d %s", resp.StatusCode, body)
 	}
 	return parseMetrics(resp.Body, resources)
-}
-
-func writeKubeconfig(dir string, k *testenv.KubeAPI) (string, error) {
-	path := filepath.Join(dir, "kubeconfig")
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: scale, cluster: {server: %q, insecure-skip-tls-verify: true}}]
-users: [{name: admin, user: {token: %q}}]
-contexts: [{name: scale, context: {cluster: scale, user: admin, namespace: %s}}]
-current-context: scale
-`, k.URL, testenv.AdminToken, simcluster.Namespace)
-	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
 func jsonSize(o any) (int, error) {

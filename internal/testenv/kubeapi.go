@@ -138,6 +138,21 @@ func StartKubeAPITest(t testing.TB) *KubeAPI {
 	return k
 }
 
+// WriteKubeconfig writes a kubeconfig for the API server as AdminToken,
+// with namespace as its default, into dir, for a child process (the
+// quiesce CLI); it returns the file's path.
+func (k *KubeAPI) WriteKubeconfig(dir, namespace string) (string, error) {
+	path := filepath.Join(dir, "kubeconfig")
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: %q, insecure-skip-tls-verify: true}}]
+users: [{name: admin, user: {token: %q}}]
+contexts: [{name: test, context: {cluster: test, user: admin, namespace: %s}}]
+current-context: test
+`, k.URL, AdminToken, namespace)
+	return path, os.WriteFile(path, []byte(cfg), 0o600)
+}
+
 // Stop ends the API server, then etcd.
 func (k *KubeAPI) Stop() {
 	for i := len(k.procs) - 1; i >= 0; i-- {
