@@ -11,13 +11,10 @@ import (
 	"go.uber.org/zap/zaptest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	api "github.com/quiesce-dev/quiesce/api/v1alpha1"
 	"github.com/quiesce-dev/quiesce/bench/simcluster"
-	"github.com/quiesce-dev/quiesce/internal/testenv"
 )
 
 // The coordinator process killed (-9) between its NodeBackup writes, as
@@ -27,33 +24,14 @@ import (
 // none lost, none assigned twice. Real API server, the quiesce binary as
 // the Job runs it, 60 nodes of real agent loops (fake runtime and volumes).
 func TestCoordinatorKilledBetweenNodeBackupWrites(t *testing.T) {
-	k := testenv.StartKubeAPITest(t)
+	k, s, c, root := startAPI(t)
 	ctx := t.Context()
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	if err := api.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.NewWithWatch(k.Config, client.Options{Scheme: s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "quiesce")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/quiesce")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the quiesce binary: %v\n%s", err, out)
-	}
-	crds, _ := filepath.Glob(filepath.Join(root, "charts", "quiesce", "crds", "*.yaml"))
-	if err := testenv.ApplyManifests(ctx, c, crds...); err != nil {
-		t.Fatal(err)
 	}
 	l := simcluster.Plan(simcluster.Spec{Nodes: 60, Pods: 180, Seed: 3})
 	if err := simcluster.Populate(ctx, c, l); err != nil {

@@ -19,14 +19,11 @@ import (
 	"github.com/quiesce-dev/quiesce/internal/testenv"
 )
 
-// The short scale run: 200 pods on 20 simulated nodes, a real API server,
-// the real coordinator and 20 real agent loops (fake runtime and volumes,
-// some hooks, captures and uploads failing). It asserts correctness only:
-// every pod final with a cause when failed, every complete group frozen,
-// captured and thawed in order. No timing is asserted.
-func TestShortScaleRun(t *testing.T) {
+// startAPI starts a real API server with the chart's CRDs, and returns it
+// with a scheme, a client and the repository's root.
+func startAPI(t *testing.T) (*testenv.KubeAPI, *runtime.Scheme, client.WithWatch, string) {
+	t.Helper()
 	k := testenv.StartKubeAPITest(t)
-	ctx := t.Context()
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		t.Fatal(err)
@@ -43,9 +40,20 @@ func TestShortScaleRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	crds, _ := filepath.Glob(filepath.Join(root, "charts", "quiesce", "crds", "*.yaml"))
-	if err := testenv.ApplyManifests(ctx, c, crds...); err != nil {
+	if err := testenv.ApplyManifests(t.Context(), c, crds...); err != nil {
 		t.Fatal(err)
 	}
+	return k, s, c, root
+}
+
+// The short scale run: 200 pods on 20 simulated nodes, a real API server,
+// the real coordinator and 20 real agent loops (fake runtime and volumes,
+// some hooks, captures and uploads failing). It asserts correctness only:
+// every pod final with a cause when failed, every complete group frozen,
+// captured and thawed in order. No timing is asserted.
+func TestShortScaleRun(t *testing.T) {
+	k, s, c, _ := startAPI(t)
+	ctx := t.Context()
 	l := simcluster.Plan(simcluster.Spec{Nodes: 20, Pods: 200, Seed: 1})
 	if err := simcluster.Populate(ctx, c, l); err != nil {
 		t.Fatal(err)
