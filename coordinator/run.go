@@ -331,8 +331,10 @@ func (c *Coordinator) stopped(ctx context.Context, b *api.Backup, cause error, l
 		nb := &list.Items[i]
 		for _, a := range nb.Spec.Pods {
 			if p := podStatus(nb, a.UID); p == nil || !final(p.Phase) {
-				timedOut = append(timedOut, api.PodResult{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Node: nb.Spec.NodeName,
-					Phase: api.PodFailed, Cause: api.CauseBackupTimeout, Reason: fmt.Sprintf("agent on node %s did not finish the pod within the backup timeout %s", nb.Spec.NodeName, c.timeout())})
+				r := api.PodResult{Namespace: a.Namespace, Name: a.Name, UID: a.UID, Node: nb.Spec.NodeName,
+					Phase: api.PodFailed, Cause: api.CauseBackupTimeout, Reason: fmt.Sprintf("agent on node %s did not finish the pod within the backup timeout %s", nb.Spec.NodeName, c.timeout())}
+				r.MarkUncaptured(a.Volumes)
+				timedOut = append(timedOut, r)
 			}
 		}
 		nb.Spec.Pods = slices.DeleteFunc(nb.Spec.Pods, func(a api.PodAssignment) bool { p := podStatus(nb, a.UID); return p == nil || !final(p.Phase) })

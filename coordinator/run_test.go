@@ -149,6 +149,10 @@ func TestRunTimesOutPodsThatNeverReport(t *testing.T) {
 	if p, want := got.Status.FailedPods[0], "did not finish the pod within the backup timeout"; p.Cause != api.CauseBackupTimeout || !strings.Contains(p.Reason, want) {
 		t.Errorf("cause %s, reason = %q", p.Cause, p.Reason)
 	}
+	// Its volume is named as not backed up, for a restore to say so.
+	if v := got.Status.FailedPods[0].Volumes; len(v) != 1 || v[0].Name != "data" || v[0].SnapshotID != "" || v[0].Error == "" {
+		t.Errorf("volumes of the timed-out pod = %+v, want data not backed up", v)
+	}
 }
 
 // A coordinator killed while it wrote the NodeBackups plans again when it
