@@ -32,6 +32,9 @@ type Agent struct {
 	Paths PathResolver
 	// CaptureSlots bounds concurrent captures (and so concurrent freezes).
 	CaptureSlots int
+	// Pacer bounds the staged uploads running at once and holds them
+	// while a pod of the node is frozen; nil: uploads unbounded, unpaced.
+	Pacer *UploadPacer
 	// StatusInterval spaces the NodeBackup status writes (results reported
 	// meanwhile go in one write per NodeBackup); 0 means
 	// DefaultStatusInterval, negative writes at once.
@@ -233,7 +236,7 @@ func (a *Agent) handle(ctx context.Context, nb *api.NodeBackup) {
 func (a *Agent) startPod(ctx context.Context, nodeBackup, backup string, expires time.Time, pod *api.PodAssignment, plan phase.Plan, resume *journal.Record, turn *groupTurn) {
 	r := &backupPod{
 		node: a.Node, backup: backup, nodeBackup: nodeBackup, expires: expires, pod: pod, plan: plan, turn: turn,
-		hooks: a.Hooks, vols: a.Volumes, journal: a.Journal, slot: captureSlot{slots: a.slots},
+		hooks: a.Hooks, vols: a.Volumes, journal: a.Journal, slot: captureSlot{slots: a.slots}, pacer: a.Pacer,
 		report:  func(p api.PodResult) { p.Node = a.Node; a.status.report(nodeBackup, p) },
 		log:     a.Log.With(zap.String("nodeBackup", nodeBackup)), // a.Log carries the node
 		metrics: a.Metrics, now: a.Now,

@@ -30,6 +30,7 @@ type backupPod struct {
 	vols                     Volumes
 	journal                  *journal.Journal
 	slot                     captureSlot
+	pacer                    *UploadPacer        // nil: uploads unpaced
 	turn                     *groupTurn          // nil outside consistency groups
 	report                   func(api.PodResult) // must not block
 	log                      *zap.Logger
@@ -43,6 +44,7 @@ type backupPod struct {
 	captured      []api.VolumeResult
 	cancelCapture context.CancelFunc
 	clock         freezeClock
+	pacing        bool // counted as frozen by the pacer
 	deadline      *time.Timer
 	// outcomes carries what the operations started by the actions report;
 	// each operation sends exactly one, whatever happens to ctx.
@@ -65,6 +67,7 @@ func (p *backupPod) run(ctx context.Context, resume *journal.Record) api.PodResu
 	p.outcomes = make(chan outcome, 8) // one per started operation at most
 	p.cancelCapture = func() {}
 	defer p.slot.release()
+	defer p.leaveFreeze()
 	defer func() {
 		if p.deadline != nil {
 			p.deadline.Stop()
@@ -207,6 +210,8 @@ func (p *backupPod) wakeAt(at time.Time) {
 func (p *backupPod) runPreHooks(ctx context.Context) {
 	start := p.now()
 	p.clock.froze(start)
+	p.pacer.froze()
+	p.pacing = true
 	p.res.FreezeStart = ptrTime(start)
 	go func() {
 		thaw, results, ok := p.hooks.Freeze(ctx, p.backup, p.pod)
@@ -267,6 +272,7 @@ func (p *backupPod) runPostHooks(ctx context.Context, captureOK bool) {
 			p.res.Hooks = settleHeld(p.res.Hooks, results)
 			p.clock.hooksRan(results, "post")
 			p.clock.thawed(p.now(), &p.res)
+			p.leaveFreeze()
 		}}
 	}()
 }
@@ -293,13 +299,26 @@ func settleHeld(hooks, thaw []api.HookResult) []api.HookResult {
 // works from the staging area alone, so a restarted agent can run it again.
 func (p *backupPod) startUpload(ctx context.Context) {
 	go func() {
-		vols, err := p.vols.Upload(ctx, p.ref(), p.pod, p.captured)
+		// An upload waits for a slot, then runs; in Uploading throughout.
+		vols, err := p.captured, fmt.Errorf("agent stopped before the upload's turn came: %w", ctx.Err())
+		if p.pacer.acquire(ctx) {
+			vols, err = p.vols.Upload(ctx, p.ref(), p.pod, p.captured)
+			p.pacer.release()
+		}
 		reason := ""
 		if err != nil {
 			reason = "upload: " + err.Error()
 		}
 		p.outcomes <- outcome{ev: phase.UploadDone{OK: err == nil, Reason: reason}, apply: func() { p.res.Volumes = vols }}
 	}()
+}
+
+// leaveFreeze tells the pacer the pod's freeze window is over (once).
+func (p *backupPod) leaveFreeze() {
+	if p.pacing {
+		p.pacer.thawed()
+		p.pacing = false
+	}
 }
 
 func (p *backupPod) ref() BackupRef { return BackupRef{Name: p.backup, Expires: p.expires} }

@@ -25,7 +25,9 @@ type FSVolumes struct {
 	Engine      *fsbackup.Engine
 	StagingRoot string
 	Staging     staging.Options
-	Log         *zap.Logger
+	// Pacer, if set, holds uploads' reads while a pod of the node is frozen.
+	Pacer *UploadPacer
+	Log   *zap.Logger
 }
 
 // stagingDir is keyed by the volume's identity and the pod: the next
@@ -114,6 +116,9 @@ func (f *FSVolumes) Upload(ctx context.Context, b BackupRef, pod *api.PodAssignm
 		r.Name, r.PVC = v.Name, v.PVC
 		opt, err := f.options(b, pod, v)
 		if err == nil {
+			if f.Pacer != nil {
+				opt.Pause = f.Pacer.Pause
+			}
 			var res fsbackup.Result
 			res, err = f.Engine.Upload(ctx, f.stagingDir(v.Source, pod.UID), opt)
 			fill(&r, res)

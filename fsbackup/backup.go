@@ -83,6 +83,10 @@ type BackupOptions struct {
 	// ExpiresAt, when set, lets Expire delete the snapshot after that time.
 	ExpiresAt   time.Time
 	Description string
+	// Pause, if set, is called before each read of a file's data; an
+	// upload that must give way to more urgent work waits in it (the
+	// agent's, while a pod of the node is frozen). Its error ends the backup.
+	Pause func(context.Context) error
 }
 
 // Result describes a finished backup.
@@ -119,6 +123,9 @@ func (e *Engine) Backup(ctx context.Context, dir string, opt BackupOptions) (Res
 	root, err := e.openDir(dir)
 	if err != nil {
 		return res, fmt.Errorf("backup of %s from %s: %w", opt.Source, dir, err)
+	}
+	if opt.Pause != nil {
+		root = pausingDir{Directory: root, pause: opt.Pause}
 	}
 	start := e.now()
 	// See what other nodes' agents wrote since this connection last looked:

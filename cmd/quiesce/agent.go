@@ -37,6 +37,7 @@ func newAgentCommand() *cobra.Command {
 		nf           nodeFlags
 		metricsAddr  string
 		captureSlots int
+		uploadSlots  int
 		initRepo     bool
 	)
 	cmd := &cobra.Command{
@@ -110,14 +111,15 @@ their containers run.`,
 				}()
 				defer srv.Close()
 			}
+			pacer := agent.NewUploadPacer(uploadSlots)
 			ag := &agent.Agent{
 				Node: node, Namespace: kf.namespace, Client: c, Journal: j,
 				Hooks: &agent.CRIHooks{Runtime: rt, Log: log,
 					FS: nf.fs()},
-				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Log: log},
+				Volumes:      &agent.FSVolumes{Engine: eng, StagingRoot: filepath.Join(stateDir, "staging"), Pacer: pacer, Log: log},
 				Paths:        &agent.KubeletPaths{Client: c, Root: nf.kubeletRoot},
 				PodOnNode:    agent.KubeletHasPod(nf.kubeletRoot),
-				CaptureSlots: captureSlots, Log: log, Metrics: m, Events: events, Logs: eng,
+				CaptureSlots: captureSlots, Pacer: pacer, Log: log, Metrics: m, Events: events, Logs: eng,
 				Restore: &agent.Restorer{Node: node, Namespace: kf.namespace, Client: c, Volumes: eng, Runtime: rt, Ledger: ledger,
 					KubeletRoot: nf.kubeletRoot, Log: log, Metrics: m, Events: events, Logs: eng},
 			}
@@ -144,6 +146,7 @@ their containers run.`,
 	_ = f.Set("repo", os.Getenv("QUIESCE_REPO_PATH"))
 	nf.add(f)
 	f.IntVar(&captureSlots, "capture-slots", 1, "pods captured (and so frozen) at once")
+	f.IntVar(&uploadSlots, "upload-slots", 2, "staged uploads run at once; they also wait while a pod of the node is frozen")
 	f.StringVar(&metricsAddr, "metrics-addr", ":9464", "Prometheus metrics listen address (empty: off)")
 	f.BoolVar(&initRepo, "init-repo", false, "create the repository if the storage holds none (default: wait for the coordinator to create it; creators racing on object storage corrupt it)")
 	return cmd
