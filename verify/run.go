@@ -85,6 +85,9 @@ func (v *Verifier) Run(ctx context.Context, key types.NamespacedName, o Options)
 	if err != nil {
 		return nil, err
 	}
+	if err := v.scratchFree(ctx, key, p); err != nil {
+		return nil, err
+	}
 	log := v.Log.With(zap.String("backup", key.String()), zap.String("restore", p.Restore.Name))
 	started := metav1.NewTime(start)
 	if err := v.record(ctx, &b, func(st *api.BackupStatus) {
@@ -265,6 +268,22 @@ func (v *Verifier) runCheck(ctx context.Context, pod *corev1.Pod, h *hook.Hook) 
 	o := CheckOutcome{Result: out, Err: err, Timeout: h.Timeout, Duration: time.Since(t0)}
 	o.TimedOut = err != nil && errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	return o
+}
+
+// scratchFree refuses scratch namespaces that exist already: the restore
+// would mix with what they hold, and cleanup would rightly leave them.
+func (v *Verifier) scratchFree(ctx context.Context, key types.NamespacedName, p Plan) error {
+	for _, ns := range sortedValues(p.Mapping) {
+		var n corev1.Namespace
+		err := v.Client.Get(ctx, types.NamespacedName{Name: ns}, &n)
+		switch {
+		case err == nil:
+			return fmt.Errorf("backup %s: scratch namespace %s already exists: a verification restores only into namespaces it creates; delete %s, or verify again (each run names its own)", key, ns, ns)
+		case !apierrors.IsNotFound(err):
+			return fmt.Errorf("backup %s: look for scratch namespace %s: %w", key, ns, err)
+		}
+	}
+	return nil
 }
 
 // cleanup deletes the scratch namespaces this verification's Restore

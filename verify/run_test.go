@@ -207,3 +207,29 @@ func TestRunRefusesABackupNotFinished(t *testing.T) {
 		t.Errorf("a refused verification is recorded: %+v %v", got.Status.Verification, err)
 	}
 }
+
+// A scratch namespace that exists already is refused before anything is
+// created: no Restore, no verification recorded, the namespace untouched.
+func TestRunRefusesAnExistingScratchNamespace(t *testing.T) {
+	h := newHarness(t, api.RestorePhaseCompleted, map[string]*corev1.Pod{"db": restoredPod("", "db", true, nil)}, nil)
+	ns := ScratchNamespace("app", ShortHash("u1", h.v.Now().Format(time.RFC3339Nano)))
+	if err := h.c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"owner": "someone"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.v.Run(t.Context(), types.NamespacedName{Namespace: "qs", Name: "b"}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "scratch namespace "+ns+" already exists") || !strings.Contains(err.Error(), "delete "+ns) {
+		t.Fatalf("err %v", err)
+	}
+	var rs api.RestoreList
+	if err := h.c.List(t.Context(), &rs); err != nil || len(rs.Items) != 0 {
+		t.Errorf("restores %d (%v), want none", len(rs.Items), err)
+	}
+	var b api.Backup
+	if err := h.c.Get(t.Context(), types.NamespacedName{Namespace: "qs", Name: "b"}, &b); err != nil || b.Status.Verification != nil {
+		t.Errorf("verification recorded: %+v (%v)", b.Status.Verification, err)
+	}
+	var n corev1.Namespace
+	if err := h.c.Get(t.Context(), types.NamespacedName{Name: ns}, &n); err != nil || n.Labels["owner"] != "someone" {
+		t.Errorf("the existing namespace: %+v (%v)", n.Labels, err)
+	}
+}
