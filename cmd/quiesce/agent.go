@@ -38,6 +38,7 @@ func newAgentCommand() *cobra.Command {
 		metricsAddr  string
 		captureSlots int
 		uploadSlots  int
+		blockMinMB   int64
 		initRepo     bool
 	)
 	cmd := &cobra.Command{
@@ -93,6 +94,7 @@ their containers run.`,
 				return err
 			}
 			defer eng.Close(context.WithoutCancel(ctx))
+			eng.BlockLayoutMin = blockMinMB << 20 // 0: the default; negative: never
 
 			events, stopEvents, err := kf.eventRecorder("quiesce-agent", node)
 			if err != nil {
@@ -146,6 +148,7 @@ their containers run.`,
 	_ = f.Set("repo", os.Getenv("QUIESCE_REPO_PATH"))
 	nf.add(f)
 	f.IntVar(&captureSlots, "capture-slots", 1, "pods captured (and so frozen) at once")
+	f.Int64Var(&blockMinMB, "block-layout-min-mb", 0, "store files of at least this many MiB in 16 KiB blocks, so that pages rewritten in place cost only their blocks in incrementals (0: 512, -1: never)")
 	f.IntVar(&uploadSlots, "upload-slots", 2, "staged uploads run at once; they also wait while a pod of the node is frozen")
 	f.StringVar(&metricsAddr, "metrics-addr", ":9464", "Prometheus metrics listen address (empty: off)")
 	f.BoolVar(&initRepo, "init-repo", false, "create the repository if the storage holds none (default: wait for the coordinator to create it; creators racing on object storage corrupt it)")
