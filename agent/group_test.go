@@ -13,7 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/quiesce-dev/quiesce/agent"
@@ -86,15 +88,26 @@ func TestConsistencyGroupAcrossNodes(t *testing.T) {
 	defer cancel()
 	agentCtx, stopAgents := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	watching := make(chan struct{}, 2)
 	for _, node := range []string{"node-a", "node-b"} {
 		j, err := journal.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
-		ag := &agent.Agent{Node: node, Namespace: "quiesce", Client: c, Journal: j, Hooks: recHooks{st}, Volumes: recVolumes{st},
+		ag := &agent.Agent{Node: node, Namespace: "quiesce", Client: watchOpened{c, watching}, Journal: j, Hooks: recHooks{st}, Volumes: recVolumes{st},
 			CaptureSlots: 1, Log: zaptest.NewLogger(t).Named(node)}
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = ag.Run(agentCtx) }()
+	}
+	// The fake client's watch does not replay from the version listed:
+	// NodeBackups created between an agent's list and its watch would be
+	// lost (CI lost them under load, and the backup timed out).
+	for range 2 {
+		select {
+		case <-watching:
+		case <-ctx.Done():
+			t.Fatal("agents never watched their NodeBackups")
+		}
 	}
 	co := &coordinator.Coordinator{Client: c, Log: zaptest.NewLogger(t).Named("coordinator"), AgentNamespace: "quiesce",
 		AgentSelector: labels.SelectorFromSet(labels.Set{"app": "agent"}), Timeout: 25 * time.Second}
@@ -120,4 +133,21 @@ func TestConsistencyGroupAcrossNodes(t *testing.T) {
 	if !slices.Equal(got[6:], []string{"thaw cache", "thaw db", "thaw proxy"}) {
 		t.Fatalf("thaw order = %v, want reverse order after every capture", got[6:])
 	}
+}
+
+// watchOpened signals once a NodeBackup watch is open.
+type watchOpened struct {
+	client.WithWatch
+	opened chan<- struct{}
+}
+
+func (w watchOpened) Watch(ctx context.Context, list client.ObjectList, opts ...client.ListOption) (watch.Interface, error) {
+	wi, err := w.WithWatch.Watch(ctx, list, opts...)
+	if _, ok := list.(*api.NodeBackupList); ok && err == nil {
+		select {
+		case w.opened <- struct{}{}:
+		default:
+		}
+	}
+	return wi, err
 }
