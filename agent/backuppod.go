@@ -300,10 +300,13 @@ func settleHeld(hooks, thaw []api.HookResult) []api.HookResult {
 func (p *backupPod) startUpload(ctx context.Context) {
 	go func() {
 		// An upload waits for a slot, then runs; in Uploading throughout.
-		vols, err := p.captured, fmt.Errorf("agent stopped before the upload's turn came: %w", ctx.Err())
+		var vols []api.VolumeResult
+		var err error
 		if p.pacer.acquire(ctx) {
 			vols, err = p.vols.Upload(ctx, p.ref(), p.pod, p.captured)
 			p.pacer.release()
+		} else {
+			vols, err = p.captured, fmt.Errorf("agent stopped before the upload's turn came: %w", ctx.Err())
 		}
 		reason := ""
 		if err != nil {
