@@ -40,9 +40,12 @@ import (
 // QUIESCE_DBPROOF_CYCLES (default 2: make test), QUIESCE_DBPROOF_CONTROL
 // (control cycles per database, default 0), QUIESCE_DBPROOF_DBS (default
 // postgres; make test-consistency: postgres,mariadb,redis, whose images
-// make db-images builds), QUIESCE_DBPROOF_OUT (a Markdown table).
+// make db-images builds), QUIESCE_DBPROOF_OUT (a Markdown table),
+// QUIESCE_DBPROOF_DOC (a document whose generated-table section the table
+// replaces, with the run's date, parameters and QUIESCE_DBPROOF_REV).
 func TestDatabaseProof(t *testing.T) {
 	c := env(t)
+	began := time.Now()
 	cycles, control := envInt("QUIESCE_DBPROOF_CYCLES", 2), envInt("QUIESCE_DBPROOF_CONTROL", 0)
 	names := []string{"postgres"}
 	if v := os.Getenv("QUIESCE_DBPROOF_DBS"); v != "" {
@@ -88,6 +91,29 @@ func TestDatabaseProof(t *testing.T) {
 		if err := os.WriteFile(out, table.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if doc := os.Getenv("QUIESCE_DBPROOF_DOC"); doc != "" {
+		var section bytes.Buffer
+		fmt.Fprintf(&section, "%s, quiesce %s: %d cycles and %d control cycles each of %s, %s in all.\n\n",
+			began.UTC().Format("2006-01-02 15:04 UTC"), os.Getenv("QUIESCE_DBPROOF_REV"), cycles, control,
+			strings.Join(names, ", "), time.Since(began).Round(time.Minute))
+		section.Write(table.Bytes())
+		writeSection(t, doc, section.Bytes())
+	}
+}
+
+// writeSection puts section into doc's generated-table section.
+func writeSection(t *testing.T, doc string, section []byte) {
+	old, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatalf("QUIESCE_DBPROOF_DOC: %v", err)
+	}
+	updated, err := consistency.SpliceTable(old, section)
+	if err != nil {
+		t.Fatalf("QUIESCE_DBPROOF_DOC %s: %v", doc, err)
+	}
+	if err := os.WriteFile(doc, updated, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

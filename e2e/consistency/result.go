@@ -221,3 +221,24 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(ls, " | ")
 }
+
+// The lines of docs/consistency.md between which make test-consistency
+// writes its table; the prose around them is written by people.
+const (
+	TableBegin = "<!-- make test-consistency: generated table begins -->"
+	TableEnd   = "<!-- make test-consistency: generated table ends -->"
+)
+
+// SpliceTable returns doc with what lies between TableBegin and TableEnd
+// replaced by table. A document without both markers, in that order, is an
+// error (nothing would say where the table goes), and doc is left as is.
+func SpliceTable(doc, table []byte) ([]byte, error) {
+	s := string(doc)
+	b := strings.Index(s, TableBegin)
+	e := strings.Index(s, TableEnd)
+	if b < 0 || e < b {
+		return nil, fmt.Errorf("no %q line followed by a %q line: add both where the table goes", TableBegin, TableEnd)
+	}
+	head := s[:b+len(TableBegin)]
+	return []byte(head + "\n\n" + strings.TrimSpace(string(table)) + "\n\n" + s[e:]), nil
+}

@@ -66,3 +66,24 @@ FATAL:  could not locate a valid checkpoint record
 		t.Errorf("LogErrors = %q: want only the server's own error", got)
 	}
 }
+
+func TestSpliceTable(t *testing.T) {
+	doc := "# Doc\n\nprose\n" + TableBegin + "\nold table\n" + TableEnd + "\nafter\n"
+	got, err := SpliceTable([]byte(doc), []byte("| new |\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# Doc\n\nprose\n" + TableBegin + "\n\n| new |\n\n" + TableEnd + "\nafter\n"
+	if string(got) != want {
+		t.Errorf("SpliceTable:\n%s\nwant:\n%s", got, want)
+	}
+	// Again on its own output: the same table, not a second one.
+	if again, _ := SpliceTable(got, []byte("| new |\n")); string(again) != want {
+		t.Errorf("second splice:\n%s", again)
+	}
+	for _, bad := range []string{"no markers", TableEnd + "\n" + TableBegin, TableBegin + " only"} {
+		if _, err := SpliceTable([]byte(bad), []byte("x")); err == nil || !strings.Contains(err.Error(), "add both") {
+			t.Errorf("SpliceTable(%q) = %v, want an error saying where the markers go", bad, err)
+		}
+	}
+}
