@@ -125,7 +125,7 @@ func (e *Engine) Backup(ctx context.Context, dir string, opt BackupOptions) (Res
 		return res, fmt.Errorf("backup of %s from %s: %w", opt.Source, dir, err)
 	}
 	if opt.Pause != nil {
-		root = pausingDir{Directory: root, pause: opt.Pause}
+		root = pausing(root, opt.Pause)
 	}
 	start := e.now()
 	// See what other nodes' agents wrote since this connection last looked:
@@ -259,7 +259,7 @@ func (e *Engine) blockLayout(ctx context.Context, w repo.RepositoryWriter, root 
 			s.prevRoot = d
 		}
 	}
-	return s, blockDir{Directory: root, s: s}, nil
+	return s, mapFiles(root, s.mapFile), nil
 }
 
 // policyOverride makes kopia continue past file errors so that all of them

@@ -379,63 +379,17 @@ func (s *blockStore) sumsPath(rel string) string {
 	return filepath.Join(s.sumsDir, hex.EncodeToString(h[:]))
 }
 
-// blockDir presents a directory tree to kopia's uploader with its large
-// regular files as placeholders (snapshot.HasDirEntryOrNil) that the
-// uploader asks for their entry instead of reading them. Files unchanged
-// since the previous snapshot (size, mtime, mode, owner) are reused by the
-// uploader before it asks.
-type blockDir struct {
-	kfs.Directory
-	s   *blockStore
-	rel string
-}
-
-func (d blockDir) wrap(e kfs.Entry) kfs.Entry {
-	rel := e.Name()
-	if d.rel != "" {
-		rel = d.rel + "/" + rel
+// mapFile presents a large regular file to kopia's uploader as a
+// placeholder (snapshot.HasDirEntryOrNil) that the uploader asks for its
+// entry instead of reading it; smaller files and the rest are kopia's.
+// Files unchanged since the previous snapshot (size, mtime, mode, owner)
+// are reused by the uploader before it asks.
+func (s *blockStore) mapFile(rel string, f kfs.File) kfs.Entry {
+	if f.Mode().IsRegular() && f.Size() >= s.min {
+		return blockFile{File: f, s: s, rel: rel}
 	}
-	switch x := e.(type) {
-	case kfs.Directory:
-		return blockDir{Directory: x, s: d.s, rel: rel}
-	case kfs.File:
-		if x.Mode().IsRegular() && x.Size() >= d.s.min {
-			return blockFile{File: x, s: d.s, rel: rel}
-		}
-	}
-	return e
+	return f
 }
-
-func (d blockDir) Child(ctx context.Context, name string) (kfs.Entry, error) {
-	e, err := d.Directory.Child(ctx, name)
-	if err != nil {
-		return nil, err //nolint:wrapcheck // kopia's, passed through
-	}
-	return d.wrap(e), nil
-}
-
-func (d blockDir) Iterate(ctx context.Context) (kfs.DirectoryIterator, error) {
-	it, err := d.Directory.Iterate(ctx)
-	if err != nil {
-		return nil, err //nolint:wrapcheck // kopia's, passed through
-	}
-	return blockIter{it: it, d: d}, nil
-}
-
-type blockIter struct {
-	it kfs.DirectoryIterator
-	d  blockDir
-}
-
-func (i blockIter) Next(ctx context.Context) (kfs.Entry, error) {
-	e, err := i.it.Next(ctx)
-	if e == nil || err != nil {
-		return e, err //nolint:wrapcheck // kopia's, passed through
-	}
-	return i.d.wrap(e), nil
-}
-
-func (i blockIter) Close() { i.it.Close() }
 
 type blockFile struct {
 	kfs.File

@@ -6,51 +6,11 @@ import (
 	kfs "github.com/kopia/kopia/fs"
 )
 
-// pausingDir hands kopia the files of a directory tree through readers
-// that call pause before each read (BackupOptions.Pause). Metadata, the
-// previous snapshot and the block sums are not held: only file data.
-type pausingDir struct {
-	kfs.Directory
-	pause func(context.Context) error
-}
-
-func (d pausingDir) wrap(e kfs.Entry) kfs.Entry {
-	switch x := e.(type) {
-	case kfs.Directory:
-		return pausingDir{Directory: x, pause: d.pause}
-	case kfs.File:
-		return pausingFile{File: x, pause: d.pause}
-	}
-	return e
-}
-
-func (d pausingDir) Child(ctx context.Context, name string) (kfs.Entry, error) {
-	e, err := d.Directory.Child(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return d.wrap(e), nil
-}
-
-func (d pausingDir) Iterate(ctx context.Context) (kfs.DirectoryIterator, error) {
-	it, err := d.Directory.Iterate(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return pausingIter{DirectoryIterator: it, d: d}, nil
-}
-
-type pausingIter struct {
-	kfs.DirectoryIterator
-	d pausingDir
-}
-
-func (i pausingIter) Next(ctx context.Context) (kfs.Entry, error) {
-	e, err := i.DirectoryIterator.Next(ctx)
-	if e == nil || err != nil {
-		return e, err
-	}
-	return i.d.wrap(e), nil
+// pausing presents a directory tree to kopia with its files read through
+// readers that call pause before each read (BackupOptions.Pause). Metadata,
+// the previous snapshot and the block sums are not held: only file data.
+func pausing(root kfs.Directory, pause func(context.Context) error) kfs.Directory {
+	return mapFiles(root, func(_ string, f kfs.File) kfs.Entry { return pausingFile{File: f, pause: pause} })
 }
 
 type pausingFile struct {
