@@ -94,7 +94,7 @@ func TestDatabaseProof(t *testing.T) {
 	}
 	if doc := os.Getenv("QUIESCE_DBPROOF_DOC"); doc != "" {
 		var section bytes.Buffer
-		fmt.Fprintf(&section, "%s, quiesce %s: %d cycles and %d control cycles each of %s, %d min in all.\n\n",
+		fmt.Fprintf(&section, "%s, quiesce %s, recipe cycles: %d, control cycles: %d, each of %s; %d min in all.\n\n",
 			began.UTC().Format("2006-01-02 15:04 UTC"), os.Getenv("QUIESCE_DBPROOF_REV"), cycles, control,
 			strings.Join(names, ", "), int(time.Since(began).Round(time.Minute).Minutes()))
 		section.Write(table.Bytes())
